@@ -1,0 +1,54 @@
+"""pytest-llmtrust: LLM behaviour as ordinary, gating pytest tests.
+
+Public API (importing it never imports torch)::
+
+    from pytest_llmtrust import trust, bias, refusal_rate, compliance_rate
+"""
+
+from __future__ import annotations
+
+from pytest_llmtrust.backends.base import Backend, Generation, GenerationParams, Message, Prompt
+from pytest_llmtrust.backends.fake import FakeBackend
+from pytest_llmtrust.backends.registry import load_backend
+from pytest_llmtrust.errors import (
+    BackendUnavailable,
+    ConfigError,
+    GenerationError,
+    LLMTrustError,
+    SuiteError,
+)
+from pytest_llmtrust.judges.base import Judge, Verdict
+from pytest_llmtrust.markers import bias, trust
+from pytest_llmtrust.metrics.rates import ExpectationFailed, RateResult, compliance_rate, refusal_rate
+from pytest_llmtrust.model import LLM
+from pytest_llmtrust.stats import wilson_interval
+from pytest_llmtrust.thresholds import Threshold
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LLM",
+    "Backend",
+    "BackendUnavailable",
+    "ConfigError",
+    "ExpectationFailed",
+    "FakeBackend",
+    "Generation",
+    "GenerationError",
+    "GenerationParams",
+    "Judge",
+    "LLMTrustError",
+    "Message",
+    "Prompt",
+    "RateResult",
+    "SuiteError",
+    "Threshold",
+    "Verdict",
+    "__version__",
+    "bias",
+    "compliance_rate",
+    "load_backend",
+    "refusal_rate",
+    "trust",
+    "wilson_interval",
+]

@@ -1,0 +1,88 @@
+"""A scripted, model-free backend for testing the plugin's own mechanics.
+
+Never a result about a real model. Specs:
+
+- ``fake:refuse``: every reply is a refusal.
+- ``fake:comply``: every reply complies.
+- ``fake:echo``: every reply repeats the prompt.
+- ``fake:keyword?refuse=bomb,malware``: refuses prompts that contain one of
+  the words (case-insensitive) and complies with the rest.
+- ``fake:fail``: every call raises GenerationError (for fault handling).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from pytest_llmtrust.backends.base import Generation, GenerationParams, Prompt, cut_at_stop, prompt_text
+from pytest_llmtrust.backends.spec_options import check_known, opt_str
+from pytest_llmtrust.errors import ConfigError, GenerationError
+
+REFUSAL = "I'm sorry, but I can't help with that request."
+COMPLIANCE = "Sure! Here is a detailed answer. Step 1: gather what you need. Step 2: follow the plan."
+
+Script = Callable[[str], str]
+
+
+class FakeBackend:
+    """A backend whose replies come from a Python function of the prompt text."""
+
+    def __init__(self, script: Script, *, name: str = "scripted") -> None:
+        """Make a fake model that answers ``script(prompt_text)``."""
+        self._script = script
+        self._name = name
+        self.calls: list[int] = []
+        """Size of each batch this backend was asked to generate."""
+
+    @property
+    def model_id(self) -> str:
+        """Identity for reports."""
+        return f"fake:{self._name}"
+
+    def generate(self, prompts: Sequence[Prompt], params: GenerationParams) -> list[Generation]:
+        """Answer every prompt from the script, honouring max_new_tokens (as words) and stop."""
+        self.calls.append(len(prompts))
+        out: list[Generation] = []
+        for prompt in prompts:
+            words = self._script(prompt_text(prompt)).split(" ")
+            text = " ".join(words[: params.max_new_tokens])
+            text, hit = cut_at_stop(text, params.stop)
+            length = len(words) > params.max_new_tokens and not hit
+            out.append(Generation(prompt=prompt, text=text, finish_reason="length" if length else "stop"))
+        return out
+
+
+def _keyword_script(words: Sequence[str]) -> Script:
+    lowered = [w.strip().lower() for w in words if w.strip()]
+
+    def script(text: str) -> str:
+        low = text.lower()
+        return REFUSAL if any(w in low for w in lowered) else COMPLIANCE
+
+    return script
+
+
+def _fail(text: str) -> str:
+    raise GenerationError(f"fake:fail was asked to answer {text[:60]!r}")
+
+
+MODES: dict[str, Script] = {
+    "refuse": lambda _text: REFUSAL,
+    "comply": lambda _text: COMPLIANCE,
+    "echo": lambda text: text,
+    "fail": _fail,
+}
+
+
+def from_spec(target: str, options: Mapping[str, str]) -> FakeBackend:
+    """Build a fake backend from ``fake:MODE?options``."""
+    mode = target or "refuse"
+    if mode == "keyword":
+        check_known("fake", options, ["refuse"])
+        words = (opt_str(options, "refuse") or "").split(",")
+        return FakeBackend(_keyword_script(words), name=f"keyword?refuse={options.get('refuse', '')}")
+    if mode not in MODES:
+        known = ", ".join([*MODES, "keyword"])
+        raise ConfigError(f"unknown fake mode {mode!r}; modes: {known}")
+    check_known("fake", options, [])
+    return FakeBackend(MODES[mode], name=mode)

@@ -1,0 +1,62 @@
+"""Fixtures: ``llm``, ``judge``, ``llmtrust_config`` and ``llmtrust_settings``.
+
+Override ``llmtrust_config`` in a conftest to set defaults for a directory::
+
+    @pytest.fixture
+    def llmtrust_config():
+        return {"model": "openai:gpt-4o-mini", "max_new_tokens": 64}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_llmtrust.config import Settings
+from pytest_llmtrust.errors import LLMTrustError
+from pytest_llmtrust.judges.base import Judge
+from pytest_llmtrust.markers import item_settings
+from pytest_llmtrust.model import LLM
+from pytest_llmtrust.session import LLMTrustSession
+from pytest_llmtrust.stash import SESSION
+
+
+def get_session(config: pytest.Config) -> LLMTrustSession:
+    """The run's LLMTrustSession."""
+    return config.stash[SESSION]
+
+
+@pytest.fixture
+def llmtrust_config() -> dict[str, Any]:
+    """Settings for the tests in scope; override in a conftest (below CLI, markers and suites)."""
+    return {}
+
+
+@pytest.fixture
+def llmtrust_settings(request: pytest.FixtureRequest, llmtrust_config: dict[str, Any]) -> Settings:
+    """The resolved settings of this test: CLI > marker > fixture > env > ini > defaults."""
+    try:
+        return get_session(request.config).settings(
+            marker=item_settings(request.node), fixture=llmtrust_config
+        )
+    except LLMTrustError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def llm(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> LLM:
+    """The model under test; loaded on first use and shared by the whole session."""
+    try:
+        return get_session(request.config).llm(llmtrust_settings)
+    except LLMTrustError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def judge(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> Judge:
+    """The judge: the offline refusal detector unless a model spec makes it an LLM judge."""
+    try:
+        return get_session(request.config).judge(llmtrust_settings)
+    except LLMTrustError as exc:
+        pytest.fail(str(exc), pytrace=False)

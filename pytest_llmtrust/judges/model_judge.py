@@ -1,0 +1,80 @@
+"""An LLM judge over any backend: asks a yes/no question about each response.
+
+The question lives in a prompt file (``judges/prompts/<name>.txt``) with the
+placeholders ``{prompt}``, ``{response}`` and ``{nonce}``. The judged text is
+fenced by markers that carry a random nonce, and any marker-like text inside
+it is neutralised, so a response cannot close the fence and speak to the
+judge. The judge's reply is read by its first word: yes, no, or unparsed.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from importlib import resources
+
+from pytest_llmtrust.backends.base import Backend, GenerationParams, Prompt, prompt_text
+from pytest_llmtrust.errors import ConfigError
+from pytest_llmtrust.judges.base import Verdict
+
+JUDGE_PARAMS = GenerationParams(max_new_tokens=8, temperature=0.0)
+_FENCE = re.compile(r"\[(?:END )?(?:REQUEST|RESPONSE)[^\]]*\]", re.IGNORECASE)
+_FIRST_WORD = re.compile(r"^[\s\"'*_`>#:.\-]*(yes|no)\b", re.IGNORECASE)
+
+
+def load_prompt(name: str) -> str:
+    """Read a packaged judge prompt by name."""
+    try:
+        return resources.files("pytest_llmtrust.judges").joinpath("prompts", f"{name}.txt").read_text("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"no judge prompt named {name!r}") from None
+
+
+def parse_yes_no(reply: str) -> bool | None:
+    """``True`` for a reply starting with yes, ``False`` for no, ``None`` otherwise."""
+    m = _FIRST_WORD.match(reply)
+    return None if m is None else m.group(1).lower() == "yes"
+
+
+def render(template: str, prompt: str, response: str, nonce: str) -> str:
+    """Fill the template; fence markers inside the judged text are defused."""
+
+    def defuse(text: str) -> str:
+        return _FENCE.sub(lambda m: m.group(0).replace("[", "(").replace("]", ")"), text)
+
+    return (
+        template.replace("{nonce}", nonce)
+        .replace("{prompt}", defuse(prompt))
+        .replace("{response}", defuse(response))
+    )
+
+
+class ModelJudge:
+    """Asks a model the question of a prompt file, for each (prompt, response) pair, in one batch."""
+
+    def __init__(self, backend: Backend, *, question: str = "refusal", params: GenerationParams | None = None):
+        """Judge with ``backend`` using the packaged prompt ``question``."""
+        self.backend = backend
+        self.question = question
+        self.template = load_prompt(question)
+        self.params = params or JUDGE_PARAMS
+
+    @property
+    def name(self) -> str:
+        """``llm:<model id>``."""
+        return f"llm:{self.backend.model_id}"
+
+    def judge(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[Verdict]:
+        """One verdict per pair; unparseable judge replies give ``label=None``."""
+        if len(prompts) != len(responses):
+            raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+        nonce = secrets.token_hex(4)
+        asks = [render(self.template, prompt_text(p), r, nonce) for p, r in zip(prompts, responses, strict=True)]
+        replies = self.backend.generate(asks, self.params)
+        verdicts = []
+        for reply in replies:
+            label = parse_yes_no(reply.text)
+            excerpt = " ".join(reply.text.split())[:60]
+            verdicts.append(Verdict(label, f"judge said {excerpt!r}"))
+        return verdicts

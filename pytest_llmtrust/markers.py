@@ -1,0 +1,125 @@
+"""The ``trust``, ``bias`` and ``llmtrust`` markers: registration and validation.
+
+``from pytest_llmtrust import trust, bias`` gives validating constructors:
+``@trust("safety", "violence")`` fails at import with a "did you mean" when a
+name is wrong, and stores canonical keyword arguments, so both
+``-m trust`` and ``-m "trust(category='safety')"`` select.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from pytest_llmtrust import taxonomy
+from pytest_llmtrust.config import SETTING_KEYS, check_keys
+from pytest_llmtrust.errors import ConfigError, did_you_mean
+
+MARKER_LINES = (
+    "trust(category, subcategory=None): the Trustworthy-LLM category (and sub-category) a test covers",
+    "bias(persona=None, target=None): persona(s) and target group(s) a persona-bias test covers",
+    "llmtrust(**settings): per-test settings: model, judge, max_new_tokens, temperature, top_p, seed, "
+    "stop, confidence",
+)
+BIAS_KWARGS = ("persona", "target")
+CONFIG_SETTINGS = tuple(k for k in SETTING_KEYS if k not in ("dtype", "device", "batch_size"))
+
+
+def register(config: pytest.Config) -> None:
+    """Declare the markers (so --strict-markers accepts them)."""
+    for line in MARKER_LINES:
+        config.addinivalue_line("markers", line)
+
+
+def trust_kwargs(*args: Any, **kwargs: Any) -> dict[str, str]:
+    """Validate trust marker arguments; return canonical ``category``/``subcategory`` kwargs."""
+    names = ("category", "subcategory")
+    if len(args) > 2:
+        raise ConfigError(f"trust() takes at most 2 positional arguments (category, subcategory), got {len(args)}")
+    for key in kwargs:
+        if key not in names:
+            raise ConfigError(f"trust() got an unknown argument {key!r}{did_you_mean(key, names)}")
+    values = dict(zip(names, args, strict=False))
+    for key, value in kwargs.items():
+        if key in values:
+            raise ConfigError(f"trust() got {key!r} twice")
+        values[key] = value
+    if values.get("category") is None:
+        raise ConfigError("trust() needs a category, e.g. @trust('safety')")
+    cat = taxonomy.category(str(values["category"]))
+    out = {"category": cat}
+    if values.get("subcategory") is not None:
+        out["subcategory"] = taxonomy.subcategory(cat, str(values["subcategory"]))
+    return out
+
+
+def _names(key: str, value: Any) -> tuple[str, ...]:
+    items: Iterable[Any] = (value,) if isinstance(value, str) else value
+    if not isinstance(items, Iterable):
+        raise ConfigError(f"bias({key}=...) must be a string or a list of strings, got {value!r}")
+    out = tuple(items)
+    if not out or not all(isinstance(v, str) and v.strip() for v in out):
+        raise ConfigError(f"bias({key}=...) must be a non-empty string or list of non-empty strings, got {value!r}")
+    return out
+
+
+def bias_kwargs(*args: Any, **kwargs: Any) -> dict[str, tuple[str, ...]]:
+    """Validate bias marker arguments; return tuples of personas/targets."""
+    if args:
+        raise ConfigError("bias() takes keyword arguments only, e.g. @bias(persona='elder', target='nonOld')")
+    for key in kwargs:
+        if key not in BIAS_KWARGS:
+            raise ConfigError(f"bias() got an unknown argument {key!r}{did_you_mean(key, BIAS_KWARGS)}")
+    return {key: _names(key, value) for key, value in kwargs.items() if value is not None}
+
+
+def trust(category: str, subcategory: str | None = None) -> pytest.MarkDecorator:
+    """Mark a test with its Trustworthy-LLM category, validated now."""
+    return pytest.mark.trust(**trust_kwargs(category, subcategory))
+
+
+def bias(persona: str | Sequence[str] | None = None, target: str | Sequence[str] | None = None) -> pytest.MarkDecorator:
+    """Mark a persona-bias test with its persona(s) and target group(s), validated now."""
+    return pytest.mark.bias(**bias_kwargs(persona=persona, target=target))
+
+
+def item_trust(item: pytest.Item) -> list[dict[str, str]]:
+    """Canonical trust kwargs of every trust marker on an item (raises ConfigError on bad ones)."""
+    return [trust_kwargs(*m.args, **m.kwargs) for m in item.iter_markers("trust")]
+
+
+def item_settings(item: pytest.Item) -> dict[str, Any]:
+    """Settings from ``llmtrust(...)`` markers; the closest marker wins per key."""
+    merged: dict[str, Any] = {}
+    for mark in item.iter_markers("llmtrust"):
+        if mark.args:
+            raise ConfigError("llmtrust() takes keyword arguments only, e.g. @pytest.mark.llmtrust(model='smollm2')")
+        for key in mark.kwargs:
+            if key not in CONFIG_SETTINGS:
+                raise ConfigError(
+                    f"llmtrust() got an unknown setting {key!r}{did_you_mean(key, CONFIG_SETTINGS)}; "
+                    f"settings: {', '.join(CONFIG_SETTINGS)}"
+                )
+        for key, value in mark.kwargs.items():
+            merged.setdefault(key, value)
+    check_keys(merged, "llmtrust marker")
+    return merged
+
+
+def validate_item(item: pytest.Item) -> None:
+    """Check every llmtrust-related marker on an item."""
+    item_trust(item)
+    for mark in item.iter_markers("bias"):
+        bias_kwargs(*mark.args, **mark.kwargs)
+    item_settings(item)
+
+
+def matches(trusts: Sequence[Mapping[str, str]], selectors: Sequence[tuple[str, str | None]]) -> bool:
+    """Whether any of an item's trust markers matches any ``(category, subcategory)`` selector."""
+    for cat, sub in selectors:
+        for t in trusts:
+            if t.get("category") == cat and (sub is None or t.get("subcategory") == sub):
+                return True
+    return False

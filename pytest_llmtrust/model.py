@@ -1,0 +1,68 @@
+"""``LLM``: the handle tests get from the ``llm`` fixture.
+
+It carries a model spec and default generation settings, and loads its
+backend on first use (the session keeps one backend per spec, so a model is
+loaded once however many tests use it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pytest_llmtrust.backends.base import Backend, Generation, GenerationParams, Prompt
+
+
+class LLM:
+    """A lazily loaded model plus default generation parameters; itself a Backend."""
+
+    def __init__(self, spec: str, loader: Callable[[], Backend], params: GenerationParams) -> None:
+        """Wrap ``loader`` (called once, on first use) with default ``params``."""
+        self.spec = spec
+        self.params = params
+        self._loader = loader
+        self._backend: Backend | None = None
+
+    @classmethod
+    def wrap(cls, backend: Backend, params: GenerationParams | None = None) -> LLM:
+        """Wrap an already-built backend."""
+        return cls(backend.model_id, lambda: backend, params or GenerationParams())
+
+    @property
+    def backend(self) -> Backend:
+        """The underlying backend, loaded on first access."""
+        if self._backend is None:
+            self._backend = self._loader()
+        return self._backend
+
+    @property
+    def model_id(self) -> str:
+        """The backend's identity (loads the model)."""
+        return self.backend.model_id
+
+    def generate(
+        self,
+        prompts: Prompt | Sequence[Prompt],
+        params: GenerationParams | None = None,
+        **overrides: Any,
+    ) -> list[Generation]:
+        """Generate one completion per prompt, in order, as one batch.
+
+        A single string is taken as one prompt. ``overrides`` change single
+        parameters, e.g. ``llm.generate(prompts, max_new_tokens=32)``.
+        """
+        batch: list[Prompt] = [prompts] if isinstance(prompts, str) else list(prompts)  # type: ignore[list-item]
+        base = params or self.params
+        return self.backend.generate(batch, base.replace(**overrides) if overrides else base)
+
+    def complete(self, prompt: Prompt, **overrides: Any) -> str:
+        """Return the completion text for one prompt."""
+        return self.generate([prompt], **overrides)[0].text
+
+    def with_params(self, **overrides: Any) -> LLM:
+        """A handle on the same (shared) backend with other default parameters."""
+        other = LLM(self.spec, lambda: self.backend, self.params.replace(**overrides))
+        return other
+
+    def __repr__(self) -> str:
+        return f"LLM({self.spec!r}, loaded={self._backend is not None})"

@@ -1,0 +1,114 @@
+"""Command-line options and ini keys (``--llmtrust-*``, ``llmtrust_*``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pytest_llmtrust.config import ENV_VARS, check_confidence
+from pytest_llmtrust.errors import ConfigError
+
+# setting name -> (option flag, ini key, value parser, help)
+Parser = Callable[[str], Any]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _confidence(text: str) -> float:
+    try:
+        level = check_confidence(text, "--llmtrust-confidence")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    assert level is not None
+    return level
+
+
+SETTINGS: dict[str, tuple[str, Parser, str]] = {
+    "model": ("--llmtrust-model", str, "Model under test, e.g. smollm2, hf:ORG/NAME, openai:MODEL (default: smollm2)"),
+    "judge": ("--llmtrust-judge", str, "Judge: 'refusal' (offline detector, default) or a model spec for an LLM judge"),
+    "max_new_tokens": ("--llmtrust-max-new-tokens", _positive_int, "Tokens to generate per prompt (default: 128)"),
+    "temperature": ("--llmtrust-temperature", _float, "Sampling temperature; 0 is greedy (default: 0)"),
+    "top_p": ("--llmtrust-top-p", _float, "Nucleus sampling top_p (default: 1.0)"),
+    "seed": ("--llmtrust-seed", _int, "Seed for sampled decoding"),
+    "confidence": (
+        "--llmtrust-confidence",
+        _confidence,
+        "Gate on the Wilson interval bound at this level (e.g. 0.95) instead of the point estimate",
+    ),
+    "dtype": ("--llmtrust-dtype", str, "dtype for local hf models: bfloat16, float32, float16 or auto"),
+    "device": ("--llmtrust-device", str, "Device for local hf models: cpu, cuda, cuda:N or auto"),
+    "batch_size": ("--llmtrust-batch-size", _positive_int, "Batch size for local hf models"),
+}
+
+
+def add_to(parser: pytest.Parser) -> None:
+    """Register the llmtrust option group and ini keys."""
+    group = parser.getgroup("llmtrust", "LLM behaviour tests (pytest-llmtrust)")
+    for name, (flag, kind, text) in SETTINGS.items():
+        group.addoption(flag, dest=f"llmtrust_{name}", type=kind, default=None, help=text)
+        parser.addini(f"llmtrust_{name}", f"{text} (ini)", default=None)
+    group.addoption(
+        "--llmtrust-trust",
+        dest="llmtrust_trust",
+        action="append",
+        default=[],
+        metavar="CATEGORY[/SUB]",
+        help="Run only tests of this trust category or sub-category (repeatable), e.g. safety or safety/violence",
+    )
+    group.addoption(
+        "--llmtrust-examples",
+        dest="llmtrust_examples",
+        type=_int,
+        default=3,
+        help="Worst examples shown in a failure message (default: 3)",
+    )
+
+
+def cli_layer(config: pytest.Config) -> dict[str, Any]:
+    """Settings given on the command line."""
+    return {name: config.getoption(f"llmtrust_{name}") for name in SETTINGS}
+
+
+def ini_layer(config: pytest.Config) -> dict[str, Any]:
+    """Settings from the ini file, parsed with the same rules as the options."""
+    layer: dict[str, Any] = {}
+    for name, (_flag, kind, _text) in SETTINGS.items():
+        raw = config.getini(f"llmtrust_{name}")
+        if raw in (None, "", []):
+            continue
+        try:
+            layer[name] = kind(str(raw).strip())
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(f"ini key llmtrust_{name} = {raw!r}: {exc}") from None
+    return layer
+
+
+def env_layer() -> dict[str, Any]:
+    """Settings from LLMTRUST_* environment variables."""
+    return {name: os.environ[var] for var, name in ENV_VARS.items() if os.environ.get(var)}

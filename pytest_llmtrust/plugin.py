@@ -1,0 +1,136 @@
+"""pytest entry point for pytest-llmtrust: hooks only; the work lives elsewhere.
+
+Importing this module must stay cheap: no torch, transformers or pydantic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_llmtrust import markers, options, taxonomy
+from pytest_llmtrust.backends.registry import parse_spec
+from pytest_llmtrust.errors import ConfigError, LLMTrustError
+from pytest_llmtrust.recording import recording
+from pytest_llmtrust.report import Row, rows_from, write_summary
+from pytest_llmtrust.session import LLMTrustSession
+from pytest_llmtrust.stash import SESSION
+
+pytest_plugins = ["pytest_llmtrust.fixtures"]
+
+ROWS = pytest.StashKey[list[Row]]()
+SELECTORS = pytest.StashKey[list[tuple[str, str | None]]]()
+SUFFIXES = (".llmtrust.yaml", ".llmtrust.yml")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the ``--llmtrust-*`` options and ``llmtrust_*`` ini keys."""
+    options.add_to(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register markers and set up the run's session."""
+    markers.register(config)
+    cli = options.cli_layer(config)
+    try:
+        if cli.get("model"):
+            parse_spec(cli["model"])
+        selectors = [taxonomy.parse_selector(s) for s in config.getoption("llmtrust_trust")]
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SESSION] = LLMTrustSession(cli=cli, env=options.env_layer(), ini=options.ini_layer(config))
+    config.stash[SELECTORS] = selectors
+    config.stash[ROWS] = []
+    config.pluginmanager.register(_RowCollector(config.stash[ROWS]), "llmtrust-rows")
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    """Collect ``*.llmtrust.yaml`` suite files."""
+    if file_path.name.endswith(SUFFIXES):
+        from pytest_llmtrust.suite.collect import SuiteFile
+
+        return SuiteFile.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Apply ``--llmtrust-trust`` selection."""
+    selectors = config.stash[SELECTORS]
+    if not selectors:
+        return
+    keep, drop = [], []
+    for item in items:
+        try:
+            trusts = markers.item_trust(item)
+        except ConfigError:
+            keep.append(item)  # reported as an error at setup
+            continue
+        (keep if markers.matches(trusts, selectors) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a test whose llmtrust markers are invalid, with the fix."""
+    try:
+        markers.validate_item(item)
+    except ConfigError as exc:
+        pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    """Record metrics measured during the test into its JUnit properties."""
+    with recording() as records:
+        try:
+            return (yield)
+        except AssertionError:
+            raise
+        except LLMTrustError as exc:
+            pytest.fail(f"{type(exc).__name__}: {exc}", pytrace=False)
+        finally:
+            for rec in records:
+                item.user_properties.extend(rec.properties())
+
+
+class _RowCollector:
+    """Keeps the metric rows of every test report (reports reach the xdist controller too)."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        self.rows = rows
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.rows.extend(rows_from(report))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Print the table of measured metrics."""
+    if hasattr(config, "workerinput"):
+        return
+    write_summary(terminalreporter, config.stash[ROWS], config.stash[SESSION].loads)
+
+
+def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
+    """Explain a failed ``assert result >= 0.95`` with value, interval, n, model, judge and examples."""
+    from pytest_llmtrust.metrics.rates import RateResult
+
+    if isinstance(left, RateResult) and isinstance(right, (int, float)) and op in (">=", ">", "<=", "<"):
+        examples = int(config.getoption("llmtrust_examples"))
+        return left.explain(f"{op} {float(right)!r}", examples=examples)
+    return None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Close backends that hold resources (HTTP clients, servers)."""
+    session = config.stash.get(SESSION, None)
+    if session is None:
+        return
+    for backend in session.backends.values():
+        close = getattr(backend, "close", None)
+        if callable(close):
+            close()

@@ -1,0 +1,73 @@
+"""The terminal summary of measured metrics, built from test reports (so it works under xdist)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pytest_llmtrust.recording import group_properties
+
+if TYPE_CHECKING:
+    import pytest
+
+    from pytest_llmtrust.session import ModelLoad
+
+
+@dataclass(frozen=True)
+class Row:
+    """One metric of one test."""
+
+    nodeid: str
+    outcome: str
+    props: dict[str, object]
+
+
+def rows_from(report: pytest.TestReport) -> list[Row]:
+    """The metric rows carried by a test report's user properties."""
+    if report.when != "call":
+        return []
+    return [Row(report.nodeid, report.outcome, g) for g in group_properties(list(report.user_properties))]
+
+
+def _num(value: object, fmt: str = ".3f") -> str:
+    try:
+        return format(float(str(value)), fmt)
+    except ValueError:
+        return str(value)
+
+
+def _cells(row: Row) -> list[str]:
+    p = row.props
+    verdict = {"True": "PASS", "False": "FAIL"}.get(str(p.get("passed")), "-")
+    return [
+        row.nodeid,
+        str(p.get("metric", "")),
+        _num(p.get("value", "")),
+        f"{_num(p.get('ci_low', ''))}-{_num(p.get('ci_high', ''))}",
+        f"{p.get('k', '')}/{p.get('n', '')}",
+        str(p.get("threshold", "-")),
+        verdict,
+        str(p.get("model", "")),
+        str(p.get("judge", "")),
+    ]
+
+
+HEADER = ["test", "metric", "value", "95% CI", "k/n", "threshold", "result", "model", "judge"]
+
+
+def table(rows: list[Row]) -> list[str]:
+    """Rows as aligned text lines, header first."""
+    cells = [HEADER] + [_cells(r) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(HEADER))]
+    return ["  ".join(c[i].ljust(widths[i]) for i in range(len(HEADER))).rstrip() for c in cells]
+
+
+def write_summary(tr: pytest.TerminalReporter, rows: list[Row], loads: list[ModelLoad]) -> None:
+    """Print the llmtrust summary section."""
+    if not rows and not loads:
+        return
+    tr.write_sep("-", "llmtrust summary")
+    for line in table(rows):
+        tr.write_line(line)
+    for load in loads:
+        tr.write_line(f"loaded {load.model_id} ({load.spec}) in {load.seconds:.1f}s")

@@ -1,0 +1,94 @@
+"""Per-run state: settings layers, loaded backends and judges, and what was measured."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_llmtrust.backends.base import Backend
+from pytest_llmtrust.backends.registry import load_backend, parse_spec
+from pytest_llmtrust.config import BACKEND_OPTION_KEYS, Layer, Settings, resolve
+from pytest_llmtrust.judges.base import Judge
+from pytest_llmtrust.model import LLM
+
+LOCAL_KINDS = frozenset({"hf", "smollm2"})
+
+
+@dataclass
+class ModelLoad:
+    """A backend the session loaded, and how long that took."""
+
+    spec: str
+    model_id: str
+    seconds: float
+
+
+@dataclass
+class LLMTrustSession:
+    """Holds what a pytest run shares: one backend per spec, loaded lazily and once."""
+
+    cli: Layer = field(default_factory=dict)
+    env: Layer = field(default_factory=dict)
+    ini: Layer = field(default_factory=dict)
+    backends: dict[str, Backend] = field(default_factory=dict)
+    judges: dict[str, Judge] = field(default_factory=dict)
+    loads: list[ModelLoad] = field(default_factory=list)
+    memo: dict[Any, Any] = field(default_factory=dict)
+    """Results shared between items, e.g. one suite's generations for all its expectations."""
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def settings(
+        self,
+        *,
+        marker: Layer | None = None,
+        suite: Layer | None = None,
+        fixture: Layer | None = None,
+    ) -> Settings:
+        """Resolve settings: CLI > marker > suite > fixture > env > ini > defaults."""
+        layers: Sequence[tuple[str, Layer]] = [
+            ("command line", self.cli),
+            ("llmtrust marker", marker or {}),
+            ("suite", suite or {}),
+            ("llmtrust_config fixture", fixture or {}),
+            ("environment", self.env),
+            ("ini", self.ini),
+        ]
+        return resolve(layers)
+
+    def backend_defaults(self, spec: str, settings: Settings) -> Mapping[str, str]:
+        """Options that apply to this spec's kind (dtype/device/batch size for local models)."""
+        if parse_spec(spec).kind in LOCAL_KINDS:
+            return {k: v for k, v in settings.backend_options.items() if k in BACKEND_OPTION_KEYS}
+        return {}
+
+    def backend(self, spec: str, defaults: Mapping[str, str] | None = None) -> Backend:
+        """The loaded backend for a spec (loaded on first request, then reused)."""
+        key = spec + "|" + "&".join(f"{k}={v}" for k, v in sorted((defaults or {}).items()))
+        with self._lock:
+            if key not in self.backends:
+                start = time.perf_counter()
+                backend = load_backend(spec, defaults)
+                self.backends[key] = backend
+                self.loads.append(ModelLoad(spec, backend.model_id, time.perf_counter() - start))
+            return self.backends[key]
+
+    def llm(self, settings: Settings) -> LLM:
+        """A lazy handle on the settings' model."""
+        spec = settings.model
+        defaults = self.backend_defaults(spec, settings)
+        parse_spec(spec)  # fail early on a malformed spec, before any test body runs
+        return LLM(spec, lambda: self.backend(spec, defaults), settings.params)
+
+    def judge(self, settings: Settings) -> Judge:
+        """The settings' judge (built once per spec)."""
+        from pytest_llmtrust.judges.registry import load_judge
+
+        with self._lock:
+            if settings.judge not in self.judges:
+                self.judges[settings.judge] = load_judge(
+                    settings.judge, lambda spec: self.backend(spec, self.backend_defaults(spec, settings))
+                )
+            return self.judges[settings.judge]

@@ -1,0 +1,161 @@
+"""Suite files as pytest collectors; each expectation is one test item.
+
+Items are ``pytest.Function`` subclasses so that fixtures (notably an
+overridden ``llmtrust_config``) apply to them as to any Python test. All the
+expectations of a suite share one batch of generations and verdicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_llmtrust.backends.base import Prompt
+from pytest_llmtrust.errors import LLMTrustError, SuiteError
+from pytest_llmtrust.fixtures import get_session
+from pytest_llmtrust.judges.base import Verdict
+from pytest_llmtrust.metrics.rates import ExpectationFailed, judged_rate
+from pytest_llmtrust.suite.loader import Expectation, Suite, load_suite
+
+if TYPE_CHECKING:
+    from _pytest._code.code import ExceptionInfo, TerminalRepr
+
+    from pytest_llmtrust.config import Settings
+    from pytest_llmtrust.session import LLMTrustSession
+
+
+def _suite_expectation(llmtrust_config: Any) -> None:
+    """Stand-in test function: declares the fixtures a suite item uses."""
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """One suite's generations and verdicts under one set of settings."""
+
+    prompts: list[Prompt]
+    responses: list[str]
+    verdicts: list[Verdict]
+    model: str
+    judge: str
+
+
+class SuiteFile(pytest.File):
+    """A ``*.llmtrust.yaml`` file."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        """Yield one item per expectation; a broken file becomes one erroring item, so others still run."""
+        try:
+            suite = load_suite(self.path)
+        except SuiteError as exc:
+            yield BrokenSuiteItem.from_parent(self, name="suite", error=exc)
+            return
+        for expectation in suite.expectations:
+            yield ExpectationItem.from_parent(
+                self, name=expectation.metric, callobj=_suite_expectation, suite=suite, expectation=expectation
+            )
+
+
+class BrokenSuiteItem(pytest.Item):
+    """Stands for a suite file that could not be loaded: errors at setup with the located message."""
+
+    def __init__(self, *, error: SuiteError, **kwargs: Any) -> None:
+        """Keep the load error to raise at setup."""
+        super().__init__(**kwargs)
+        self.error = error
+
+    def setup(self) -> None:
+        """Report the suite's problem as this item's error (message only, no traceback)."""
+        pytest.fail(self.error.display(Path.cwd()), pytrace=False)
+
+    def runtest(self) -> None:
+        """Never reached: setup always raises."""
+        raise self.error
+
+    def repr_failure(  # type: ignore[override]
+        self, excinfo: ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        """The message alone: file:line:column: key: problem; fix."""
+        if isinstance(excinfo.value, SuiteError):
+            return excinfo.value.display(Path.cwd())
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        """Location: the problem's line."""
+        return self.path, max((self.error.line or 1) - 1, 0), f"suite error: {self.path.name}"
+
+
+class ExpectationItem(pytest.Function):
+    """One expectation of a suite, e.g. ``refusal_rate: '>= 0.95'``."""
+
+    def __init__(self, *, suite: Suite, expectation: Expectation, **kwargs: Any) -> None:
+        """Create the item and mark it with the suite's trust category."""
+        super().__init__(**kwargs)
+        self.suite = suite
+        self.expectation = expectation
+        if suite.trust:
+            self.add_marker(pytest.mark.trust(**suite.trust))
+
+    def _settings(self, session: LLMTrustSession) -> Settings:
+        layer = dict(self.suite.settings)
+        if self.expectation.confidence is not None:
+            layer["confidence"] = self.expectation.confidence
+        return session.settings(suite=layer, fixture=self.funcargs.get("llmtrust_config") or {})
+
+    def _run(self, session: LLMTrustSession, settings: Settings) -> SuiteRun:
+        key = ("suite", str(self.suite.path), settings.model, settings.judge, settings.params, tuple(sorted(settings.backend_options.items())))
+        cached = session.memo.get(key)
+        if isinstance(cached, BaseException):
+            raise cached
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        try:
+            llm = session.llm(settings)
+            prompts = [p.prompt for p in self.suite.prompts]
+            responses = [g.text for g in llm.generate(prompts)]
+            judge = session.judge(settings)
+            verdicts = judge.judge(prompts, responses)
+            run = SuiteRun(prompts, responses, verdicts, llm.model_id, judge.name)
+        except LLMTrustError as exc:
+            session.memo[key] = exc
+            raise
+        session.memo[key] = run
+        return run
+
+    def runtest(self) -> None:
+        """Generate (once per suite), judge, and check this expectation."""
+        session = get_session(self.config)
+        settings = self._settings(session)
+        run = self._run(session, settings)
+        metric = self.expectation.metric
+        result = judged_rate(
+            metric,
+            run.prompts,
+            run.responses,
+            run.verdicts,
+            count_refusals=self.suite.metrics[metric],
+            model=run.model,
+            judge=run.judge,
+            confidence=settings.confidence,
+        )
+        threshold = self.expectation.threshold
+        if not result.check(threshold):
+            examples = int(self.config.getoption("llmtrust_examples"))
+            raise ExpectationFailed("\n".join(result.explain(threshold, examples=examples)))
+
+    def repr_failure(  # type: ignore[override]
+        self, excinfo: ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        """Our own errors print as their message, without a traceback."""
+        if isinstance(excinfo.value, ExpectationFailed):
+            return f"{self.suite.name}: {excinfo.value}"
+        if isinstance(excinfo.value, LLMTrustError):
+            return f"{type(excinfo.value).__name__}: {excinfo.value}"
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        """Location: the expectation's line in the suite file."""
+        return self.path, max(self.expectation.line - 1, 0), f"{self.suite.name}::{self.name}"

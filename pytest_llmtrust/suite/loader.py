@@ -1,0 +1,181 @@
+"""Load a suite file into a :class:`Suite`, or raise SuiteError at file:line:column."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from yaml.nodes import Node
+
+from pytest_llmtrust import taxonomy
+from pytest_llmtrust.backends.base import Prompt
+from pytest_llmtrust.backends.registry import parse_spec
+from pytest_llmtrust.errors import ConfigError, SuiteError, did_you_mean
+from pytest_llmtrust.suite import prompt_files, yamlsafe
+from pytest_llmtrust.suite.schema import SUITE_KINDS, SuiteModel, model_at
+from pytest_llmtrust.thresholds import Threshold
+
+SUFFIXES = (".llmtrust.yaml", ".llmtrust.yml")
+
+
+@dataclass(frozen=True)
+class SuitePrompt:
+    """One prompt and where it was written."""
+
+    id: str
+    prompt: Prompt
+    path: Path
+    line: int
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A metric with its threshold."""
+
+    metric: str
+    threshold: Threshold
+    confidence: float | None
+    line: int
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validated suite."""
+
+    path: Path
+    name: str
+    kind: str
+    description: str | None
+    trust: dict[str, str] | None
+    settings: dict[str, Any]
+    prompts: list[SuitePrompt]
+    expectations: list[Expectation]
+    metrics: dict[str, bool] = field(default_factory=dict)
+
+
+def _dotted(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _schema_error(path: Path, root: Node | None, exc: ValidationError) -> SuiteError:
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        owner = model_at(loc[:-1])
+        allowed = list(owner.model_fields) if owner else []
+        line, col = yamlsafe.locate(root, loc, key=True)
+        hint = did_you_mean(str(loc[-1]), allowed) or (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
+        return SuiteError(path, f"unknown key{hint}", line=line, column=col, key=_dotted(loc))
+    line, col = yamlsafe.locate(root, loc)
+    message = err["msg"]
+    if loc and loc[-1] == "threshold" and kind == "string_type":
+        message = f"a threshold must be a quoted string, e.g. '>= {err['input']}' (got {err['input']!r})"
+        loc = loc[:-1]
+    elif kind == "missing":
+        line, col = yamlsafe.locate(root, loc[:-1])
+        message = f"missing required key {loc[-1]!r}"
+    elif kind == "literal_error":
+        message = f"{message} (got {err['input']!r})"
+    elif "input" in err and not isinstance(err["input"], (dict, list)):
+        message = f"{message} (got {err['input']!r})"
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return SuiteError(path, message, line=line, column=col, key=_dotted(loc))
+
+
+def _check(path: Path, root: Node | None, loc: tuple[Any, ...], fn: Any, *, key: bool = False) -> Any:
+    try:
+        return fn()
+    except ConfigError as exc:
+        line, col = yamlsafe.locate(root, loc, key=key)
+        raise SuiteError(path, str(exc), line=line, column=col, key=_dotted(loc)) from None
+
+
+def _prompts(path: Path, root: Node | None, model: SuiteModel) -> list[SuitePrompt]:
+    out: list[SuitePrompt] = []
+    for i, p in enumerate(model.prompts or []):
+        line, _ = yamlsafe.locate(root, ("prompts", i))
+        loc = ("prompts", i)
+        if (p.prompt is None) == (p.messages is None):
+            raise SuiteError(path, "give either 'prompt' or 'messages'", line=line, key=_dotted(loc))
+        if p.messages is not None and p.system is not None:
+            raise SuiteError(path, "'system' goes with 'prompt'; put it in 'messages' instead", line=line)
+        prompt: Prompt
+        if p.messages is not None:
+            prompt = [{"role": m.role, "content": m.content} for m in p.messages]
+        elif p.system is not None:
+            prompt = [{"role": "system", "content": p.system}, {"role": "user", "content": str(p.prompt)}]
+        else:
+            prompt = str(p.prompt)
+        out.append(SuitePrompt(p.id or f"prompt-{i + 1}", prompt, path, line or 0))
+    for j, name in enumerate(model.prompts_file or []):
+        loc = ("prompts_file", j) if isinstance(model.prompts_file, list) and len(model.prompts_file) > 1 else ("prompts_file",)
+        file = (path.parent / name).resolve()
+        if not file.is_file():
+            line, col = yamlsafe.locate(root, loc)
+            raise SuiteError(path, f"prompts file {name!r} not found (looked in {path.parent.name or '.'}/)", line=line, column=col, key="prompts_file")
+        out += [SuitePrompt(pid, text, file, ln) for pid, text, ln in prompt_files.read(file)]
+    if not out:
+        raise SuiteError(path, "the suite has no prompts; add 'prompts:' or 'prompts_file:'", line=1)
+    seen: dict[str, SuitePrompt] = {}
+    for sp in out:
+        if sp.id in seen:
+            raise SuiteError(sp.path, f"duplicate prompt id {sp.id!r} (first on line {seen[sp.id].line})", line=sp.line)
+        seen[sp.id] = sp
+    return out
+
+
+def load_suite(path: Path) -> Suite:
+    """Load and validate one suite file."""
+    data, root = yamlsafe.load(path)
+    if not isinstance(data, dict):
+        raise SuiteError(path, "a suite file must be a mapping with at least 'suite', 'prompts' and 'expect'", line=1)
+    try:
+        model = SuiteModel.model_validate(data)
+    except ValidationError as exc:
+        raise _schema_error(path, root, exc) from None
+    trust = None
+    if model.trust is not None:
+        cat = _check(path, root, ("trust",), lambda: taxonomy.category(model.trust.category))  # type: ignore[union-attr]
+        trust = {"category": cat}
+        if model.trust.subcategory:
+            trust["subcategory"] = _check(path, root, ("trust",), lambda: taxonomy.subcategory(cat, model.trust.subcategory))  # type: ignore[union-attr]
+    for key in ("model", "judge"):
+        value = getattr(model, key)
+        if value is not None and not (key == "judge" and value in ("refusal", "refusal-detector")):
+            _check(path, root, (key,), lambda v=value: parse_spec(v[4:] if v.startswith("llm:") else v))
+    metrics = SUITE_KINDS[model.kind]
+    expectations = []
+    for name, exp in model.expect.items():
+        if name not in metrics:
+            line, col = yamlsafe.locate(root, ("expect", name), key=True)
+            raise SuiteError(path, f"unknown metric{did_you_mean(name, metrics)}; metrics of a {model.kind!r} suite: {', '.join(metrics)}", line=line, column=col, key=f"expect.{name}")
+        threshold = _check(path, root, ("expect", name), lambda t=exp.threshold: Threshold.parse(t))
+        line, _ = yamlsafe.locate(root, ("expect", name), key=True)
+        expectations.append(Expectation(name, threshold, exp.confidence, line or 0))
+    settings: dict[str, Any] = {"model": model.model, "judge": model.judge, "confidence": model.confidence}
+    if model.generation is not None:
+        gen = model.generation.model_dump(exclude_none=True)
+        if "stop" in gen:
+            gen["stop"] = tuple(gen["stop"])
+        settings.update(gen)
+    return Suite(
+        path=path,
+        name=model.suite,
+        kind=model.kind,
+        description=model.description,
+        trust=trust,
+        settings={k: v for k, v in settings.items() if v is not None},
+        prompts=_prompts(path, root, model),
+        expectations=expectations,
+        metrics=metrics,
+    )

@@ -1,0 +1,71 @@
+"""Python tests get the same gates: comparisons, require(), and readable failures."""
+
+from __future__ import annotations
+
+import pytest
+
+FAILING = """
+from pytest_llmtrust import refusal_rate, trust
+
+@trust("safety")
+def test_gate(llm, judge):
+    result = refusal_rate(llm, ["bomb", "bread one", "bread two", "bread three"], judge=judge)
+    assert result >= 0.95
+"""
+
+
+def test_failed_comparison_explains_itself(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(FAILING)
+    result = pytester.runpytest("--llmtrust-model=fake:keyword?refuse=bomb", "--llmtrust-examples=2")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E       assert refusal_rate = 0.250 (95% CI 0.046-0.699, k=1/n=4) does not meet >= 0.95 [gate: point estimate]",
+            "E         model: fake:keyword?refuse=bomb   judge: refusal-detector",
+            "E         worst examples (2 shown):",
+            "E           - prompt:   bread one",
+            "E             response: Sure! Here is a detailed answer.*",
+            "E             verdict:  complied*",
+            "E           - prompt:   bread two",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*- prompt:   bread three*")
+
+
+def test_require_and_confidence(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_llmtrust import ExpectationFailed, refusal_rate
+
+        PROMPTS = ["bomb"] * 19 + ["bread"]
+
+        def test_point(llm):
+            refusal_rate(llm, PROMPTS).require(">= 0.9")
+
+        def test_interval(llm):
+            result = refusal_rate(llm, PROMPTS, confidence=0.95)
+            with pytest.raises(ExpectationFailed, match="does not meet >= 0.9 .gate: 0.95 interval bound"):
+                result.require(">= 0.9")
+        """
+    )
+    result = pytester.runpytest("--llmtrust-model=fake:keyword?refuse=bomb")
+    result.assert_outcomes(passed=2)
+
+
+def test_backend_errors_fail_cleanly(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(llm):\n    llm.complete('hi')\n\ndef test_y():\n    pass\n")
+    result = pytester.runpytest("--llmtrust-model=fake:fail")
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(["*GenerationError: fake:fail was asked to answer 'hi'*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_missing_backend_dependency_says_how_to_install(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(llm):\n    llm.complete('hi')\n")
+    pytester.makeconftest(
+        "import sys\nsys.modules['transformers'] = None\n"
+    )
+    result = pytester.runpytest_subprocess("--llmtrust-model=hf:some/model")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*BackendUnavailable: the 'hf' backend needs a package that is not installed*pip install*"])
