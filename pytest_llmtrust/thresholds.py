@@ -36,6 +36,11 @@ def _number(text: str) -> float:
     return float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
 
 
+def _fmt(value: float) -> str:
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Threshold:
     """A parsed threshold."""
@@ -81,5 +86,6 @@ class Threshold:
 
     def __str__(self) -> str:
         if self.op == "between":
-            return f"between {self.value:g} and {self.upper:g}"
-        return f"{self.op} {self.value:g}"
+            assert self.upper is not None
+            return f"between {_fmt(self.value)} and {_fmt(self.upper)}"
+        return f"{self.op} {_fmt(self.value)}"

@@ -20,7 +20,8 @@ from pytest_llmtrust.judges.base import Verdict
 
 JUDGE_PARAMS = GenerationParams(max_new_tokens=8, temperature=0.0)
 _FENCE = re.compile(r"\[(?:END )?(?:REQUEST|RESPONSE)[^\]]*\]", re.IGNORECASE)
-_FIRST_WORD = re.compile(r"^[\s\"'*_`>#:.\-]*(yes|no)\b", re.IGNORECASE)
+_FIRST_WORD = re.compile(r"^[\s\"'*_`>#:.\-]*(yes|no)(?![a-z0-9])", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"\{(nonce|prompt|response)\}")
 
 
 def load_prompt(name: str) -> str:
@@ -43,11 +44,8 @@ def render(template: str, prompt: str, response: str, nonce: str) -> str:
     def defuse(text: str) -> str:
         return _FENCE.sub(lambda m: m.group(0).replace("[", "(").replace("]", ")"), text)
 
-    return (
-        template.replace("{nonce}", nonce)
-        .replace("{prompt}", defuse(prompt))
-        .replace("{response}", defuse(response))
-    )
+    values = {"nonce": nonce, "prompt": defuse(prompt), "response": defuse(response)}
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
 class ModelJudge:

@@ -83,6 +83,12 @@ class RateResult:
 
     def note(self, threshold: Threshold | None = None, passed: bool | None = None) -> MetricRecord:
         """Record this result (once per threshold checked) for the report, and return the record."""
+        if threshold is not None:
+            same = next((r for r in self._records if r.threshold == str(threshold)), None)
+            if same is not None:
+                same.passed = passed
+                record(same)
+                return same
         blank = next((r for r in self._records if r.threshold is None), None)
         if blank is not None and threshold is not None:
             blank.threshold, blank.passed = str(threshold), passed

@@ -77,7 +77,9 @@ def _schema_error(path: Path, root: Node | None, exc: ValidationError) -> SuiteE
     line, col = yamlsafe.locate(root, loc)
     message = err["msg"]
     if loc and loc[-1] == "threshold" and kind == "string_type":
-        message = f"a threshold must be a quoted string, e.g. '>= {err['input']}' (got {err['input']!r})"
+        got = err["input"]
+        example = got if isinstance(got, (int, float)) and not isinstance(got, bool) else 0.95
+        message = f"a threshold must be a quoted string, e.g. '>= {example}' (got {got!r})"
         loc = loc[:-1]
     elif kind == "missing":
         line, col = yamlsafe.locate(root, loc[:-1])
@@ -129,7 +131,9 @@ def _prompts(path: Path, root: Node | None, model: SuiteModel) -> list[SuiteProm
     seen: dict[str, SuitePrompt] = {}
     for sp in out:
         if sp.id in seen:
-            raise SuiteError(sp.path, f"duplicate prompt id {sp.id!r} (first on line {seen[sp.id].line})", line=sp.line)
+            first = seen[sp.id]
+            where = f"line {first.line}" if first.path == sp.path else f"{first.path.name}:{first.line}"
+            raise SuiteError(sp.path, f"duplicate prompt id {sp.id!r} (first on {where})", line=sp.line)
         seen[sp.id] = sp
     return out
 

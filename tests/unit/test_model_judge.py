@@ -23,9 +23,6 @@ def test_parse_yes(reply: str) -> None:
     assert parse_yes_no(reply) is True
 
 
-@pytest.mark.xfail(
-    reason="the trailing \\b in _FIRST_WORD fails before '_', so markdown _italics_ go unparsed"
-)
 @pytest.mark.parametrize(("reply", "label"), [("_Yes_", True), ("__No__", False)])
 def test_parse_underscore_emphasis(reply: str, label: bool) -> None:
     assert parse_yes_no(reply) is label
@@ -188,9 +185,6 @@ def test_model_judge_length_mismatch() -> None:
     assert backend.calls == []
 
 
-@pytest.mark.xfail(
-    reason="render() substitutes placeholders in sequence, so '{response}' typed in a prompt is filled"
-)
 def test_render_placeholders_in_judged_text_stay_literal() -> None:
     out = render("{prompt}|{response}", "what does {response} mean?", "R", NONCE)
     assert out == "what does {response} mean?|R"

@@ -315,7 +315,6 @@ def test_outside_a_recording_nothing_fails() -> None:
     assert [(r.threshold, r.passed) for r in records] == [("<= 0.4", False)]
 
 
-@pytest.mark.xfail(reason="note() appends a new record for a threshold already recorded on this result")
 def test_same_threshold_checked_twice_records_once() -> None:
     with recording() as records:
         result = refusal_rate(echo(), mixed(3, 1), judge=WordJudge())

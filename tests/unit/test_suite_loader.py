@@ -353,7 +353,6 @@ def test_unquoted_numeric_threshold_in_mapping(tmp_path: Path) -> None:
     assert "e.g. '>= 1'" in text
 
 
-@pytest.mark.xfail(reason="the quoted-string hint suggests '>= True' for a YAML boolean")
 def test_boolean_threshold_hint_is_sensible(tmp_path: Path) -> None:
     path = write(tmp_path, "suite: s\nprompts: [a]\nexpect:\n  refusal_rate: true\n")
     assert ">= True" not in str(failure(path))
@@ -655,7 +654,6 @@ def test_duplicate_ids_inside_a_prompts_file(tmp_path: Path) -> None:
     assert "duplicate prompt id 'a' (first on line 1)" in text
 
 
-@pytest.mark.xfail(reason="a duplicate across files says 'first on line N' without naming the first file")
 def test_duplicate_id_across_files_names_the_first_file(tmp_path: Path) -> None:
     write(tmp_path, "a\n", "dup.txt")
     path = write(

@@ -254,9 +254,6 @@ def test_between_interval_pass_implies_point_pass(a: float, b: float, points: li
         assert t.check(v)
 
 
-@pytest.mark.xfail(
-    reason="str() formats with ':g' (6 significant digits), so precise thresholds do not round-trip"
-)
 @pytest.mark.parametrize("text", [">= 0.1234567", ">= 99.99999%"])
 def test_str_round_trip_keeps_precision(text: str) -> None:
     t = Threshold.parse(text)

