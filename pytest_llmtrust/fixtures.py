@@ -9,17 +9,19 @@ Override ``llmtrust_config`` in a conftest to set defaults for a directory::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmtrust.config import Settings
 from pytest_llmtrust.errors import LLMTrustError
-from pytest_llmtrust.judges.base import Judge
 from pytest_llmtrust.markers import item_settings
-from pytest_llmtrust.model import LLM
-from pytest_llmtrust.session import LLMTrustSession
 from pytest_llmtrust.stash import SESSION
+
+if TYPE_CHECKING:
+    from pytest_llmtrust.config import Settings
+    from pytest_llmtrust.judges.base import Judge
+    from pytest_llmtrust.model import LLM
+    from pytest_llmtrust.session import LLMTrustSession
 
 
 def get_session(config: pytest.Config) -> LLMTrustSession:

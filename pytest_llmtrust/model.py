@@ -7,10 +7,12 @@ loaded once however many tests use it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pytest_llmtrust.backends.base import Backend, Generation, GenerationParams, Prompt
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 
 class LLM:
@@ -51,7 +53,10 @@ class LLM:
         A single string is taken as one prompt. ``overrides`` change single
         parameters, e.g. ``llm.generate(prompts, max_new_tokens=32)``.
         """
-        batch: list[Prompt] = [prompts] if isinstance(prompts, str) else list(prompts)  # type: ignore[list-item]
+        if isinstance(prompts, str):
+            batch: list[Prompt] = [prompts]
+        else:
+            batch = list(cast("Sequence[Prompt]", prompts))
         base = params or self.params
         return self.backend.generate(batch, base.replace(**overrides) if overrides else base)
 

@@ -50,9 +50,21 @@ def _confidence(text: str) -> float:
 
 
 SETTINGS: dict[str, tuple[str, Parser, str]] = {
-    "model": ("--llmtrust-model", str, "Model under test, e.g. smollm2, hf:ORG/NAME, openai:MODEL (default: smollm2)"),
-    "judge": ("--llmtrust-judge", str, "Judge: 'refusal' (offline detector, default) or a model spec for an LLM judge"),
-    "max_new_tokens": ("--llmtrust-max-new-tokens", _positive_int, "Tokens to generate per prompt (default: 128)"),
+    "model": (
+        "--llmtrust-model",
+        str,
+        "Model under test, e.g. smollm2, hf:ORG/NAME, openai:MODEL (default: smollm2)",
+    ),
+    "judge": (
+        "--llmtrust-judge",
+        str,
+        "Judge: 'refusal' (offline detector, default) or a model spec for an LLM judge",
+    ),
+    "max_new_tokens": (
+        "--llmtrust-max-new-tokens",
+        _positive_int,
+        "Tokens to generate per prompt (default: 128)",
+    ),
     "temperature": ("--llmtrust-temperature", _float, "Sampling temperature; 0 is greedy (default: 0)"),
     "top_p": ("--llmtrust-top-p", _float, "Nucleus sampling top_p (default: 1.0)"),
     "seed": ("--llmtrust-seed", _int, "Seed for sampled decoding"),
@@ -79,7 +91,7 @@ def add_to(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="CATEGORY[/SUB]",
-        help="Run only tests of this trust category or sub-category (repeatable), e.g. safety or safety/violence",
+        help="Run only tests of this trust category or sub-category (repeatable), e.g. safety/violence",
     )
     group.addoption(
         "--llmtrust-examples",

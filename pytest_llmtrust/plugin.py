@@ -5,9 +5,7 @@ Importing this module must stay cheap: no torch, transformers or pydantic.
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,6 +16,10 @@ from pytest_llmtrust.recording import recording
 from pytest_llmtrust.report import Row, rows_from, write_summary
 from pytest_llmtrust.session import LLMTrustSession
 from pytest_llmtrust.stash import SESSION
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+    from pathlib import Path
 
 pytest_plugins = ["pytest_llmtrust.fixtures"]
 
@@ -61,7 +63,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     selectors = config.stash[SELECTORS]
     if not selectors:
         return
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         try:
             trusts = markers.item_trust(item)
@@ -115,7 +118,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     write_summary(terminalreporter, config.stash[ROWS], config.stash[SESSION].loads)
 
 
-def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
+def pytest_assertrepr_compare(
+    config: pytest.Config, op: str, left: object, right: object
+) -> list[str] | None:
     """Explain a failed ``assert result >= 0.95`` with value, interval, n, model, judge and examples."""
     from pytest_llmtrust.metrics.rates import RateResult
 

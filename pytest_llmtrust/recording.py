@@ -8,9 +8,12 @@ JUnit ``<property>`` entries afterwards.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 PROPERTY_NAMES: tuple[str, ...] = (
     "metric",

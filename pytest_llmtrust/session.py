@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_llmtrust.backends.base import Backend
 from pytest_llmtrust.backends.registry import load_backend, parse_spec
 from pytest_llmtrust.config import BACKEND_OPTION_KEYS, Layer, Settings, resolve
-from pytest_llmtrust.judges.base import Judge
 from pytest_llmtrust.model import LLM
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from pytest_llmtrust.backends.base import Backend
+    from pytest_llmtrust.judges.base import Judge
 
 LOCAL_KINDS = frozenset({"hf", "smollm2"})
 

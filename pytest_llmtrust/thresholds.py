@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pytest_llmtrust.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 Op = Literal[">=", ">", "<=", "<", "==", "between"]
 
@@ -62,7 +64,9 @@ class Threshold:
         if m := _BETWEEN.match(text):
             low, high = _number(m.group(1)), _number(m.group(2))
             if low > high:
-                raise ConfigError(f"threshold {text!r}: the lower bound {low} is above the upper bound {high}")
+                raise ConfigError(
+                    f"threshold {text!r}: the lower bound {low} is above the upper bound {high}"
+                )
             return cls(op="between", value=low, upper=high)
         hint = f"; write '>= {text.strip()}'?" if re.fullmatch(rf"\s*{_NUMBER}\s*", text) else ""
         raise ConfigError(f"cannot read threshold {text!r}{hint}; use a form such as {EXAMPLES}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypedDict, Union, runtime_checkable
+from typing import Literal, Protocol, TypedDict, runtime_checkable
 
 
 class Message(TypedDict):
@@ -20,7 +20,7 @@ class Message(TypedDict):
     content: str
 
 
-Prompt = Union[str, Sequence[Message]]
+Prompt = str | Sequence[Message]
 """A plain string (a single user turn) or a list of chat messages."""
 
 FinishReason = Literal["stop", "length"]

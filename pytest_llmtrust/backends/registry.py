@@ -104,7 +104,7 @@ def _factory(kind: str) -> Factory:
         raise BackendUnavailable(
             f"the {kind!r} backend needs a package that is not installed ({exc.name or exc}); {hint}"
         ) from exc
-    return cast(Factory, getattr(module, attr))
+    return cast("Factory", getattr(module, attr))
 
 
 def load_backend(spec: str | ModelSpec, defaults: Mapping[str, str] | None = None) -> Backend:

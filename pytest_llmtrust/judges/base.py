@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from pytest_llmtrust.backends.base import Prompt
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pytest_llmtrust.backends.base import Prompt
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Sequence
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from pytest_llmtrust.backends.base import Backend, GenerationParams, Prompt, prompt_text
 from pytest_llmtrust.errors import ConfigError
 from pytest_llmtrust.judges.base import Verdict
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 JUDGE_PARAMS = GenerationParams(max_new_tokens=8, temperature=0.0)
 _FENCE = re.compile(r"\[(?:END )?(?:REQUEST|RESPONSE)[^\]]*\]", re.IGNORECASE)
@@ -51,7 +54,9 @@ def render(template: str, prompt: str, response: str, nonce: str) -> str:
 class ModelJudge:
     """Asks a model the question of a prompt file, for each (prompt, response) pair, in one batch."""
 
-    def __init__(self, backend: Backend, *, question: str = "refusal", params: GenerationParams | None = None):
+    def __init__(
+        self, backend: Backend, *, question: str = "refusal", params: GenerationParams | None = None
+    ):
         """Judge with ``backend`` using the packaged prompt ``question``."""
         self.backend = backend
         self.question = question
@@ -68,7 +73,9 @@ class ModelJudge:
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
         nonce = secrets.token_hex(4)
-        asks = [render(self.template, prompt_text(p), r, nonce) for p, r in zip(prompts, responses, strict=True)]
+        asks = [
+            render(self.template, prompt_text(p), r, nonce) for p, r in zip(prompts, responses, strict=True)
+        ]
         replies = self.backend.generate(asks, self.params)
         verdicts = []
         for reply in replies:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from pytest_llmtrust.backends.base import Backend
-from pytest_llmtrust.judges.base import Judge
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pytest_llmtrust.backends.base import Backend
+    from pytest_llmtrust.judges.base import Judge
 
 DETECTOR_NAMES = frozenset({"refusal", "refusal-detector", "offline", "default"})
 

@@ -10,16 +10,20 @@ the value, interval, n, model, judge and the worst examples.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pytest_llmtrust.backends.base import Backend, GenerationParams, Prompt, prompt_text
 from pytest_llmtrust.errors import ConfigError
-from pytest_llmtrust.judges.base import Judge, Verdict
 from pytest_llmtrust.model import LLM
 from pytest_llmtrust.recording import MetricRecord, record
 from pytest_llmtrust.stats import wilson_interval
 from pytest_llmtrust.thresholds import Threshold
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pytest_llmtrust.judges.base import Judge, Verdict
 
 REPORT_LEVEL = 0.95
 """Level of the interval that is always reported."""
@@ -107,7 +111,7 @@ class RateResult:
 
     def _compare(self, op: str, other: object) -> bool:
         if isinstance(other, bool) or not isinstance(other, (int, float)):
-            return NotImplemented
+            raise TypeError(f"compare a {self.metric} result with a number, e.g. result >= 0.95 (got {other!r})")
         return self.check(f"{op} {float(other)!r}")
 
     def __ge__(self, other: object) -> bool:
@@ -167,7 +171,10 @@ class RateResult:
         th = Threshold.parse(threshold)
         verdict = "meets" if self.passes(th) else "does not meet"
         gate = "point estimate" if self.confidence is None else f"{self.confidence:g} interval bound"
-        lines = [f"{self.summary()} {verdict} {th} [gate: {gate}]", f"model: {self.model}   judge: {self.judge}"]
+        lines = [
+            f"{self.summary()} {verdict} {th} [gate: {gate}]",
+            f"model: {self.model}   judge: {self.judge}",
+        ]
         if self.n == 0:
             lines.append("no response could be judged (n=0)")
         worst = self.worst(th, examples)

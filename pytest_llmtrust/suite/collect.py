@@ -7,24 +7,25 @@ expectations of a suite share one batch of generations and verdicts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmtrust.backends.base import Prompt
 from pytest_llmtrust.errors import LLMTrustError, SuiteError
 from pytest_llmtrust.fixtures import get_session
-from pytest_llmtrust.judges.base import Verdict
 from pytest_llmtrust.metrics.rates import ExpectationFailed, judged_rate
 from pytest_llmtrust.suite.loader import Expectation, Suite, load_suite
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
+    from pytest_llmtrust.backends.base import Prompt
     from pytest_llmtrust.config import Settings
+    from pytest_llmtrust.judges.base import Verdict
     from pytest_llmtrust.session import LLMTrustSession
 
 
@@ -55,7 +56,11 @@ class SuiteFile(pytest.File):
             return
         for expectation in suite.expectations:
             yield ExpectationItem.from_parent(
-                self, name=expectation.metric, callobj=_suite_expectation, suite=suite, expectation=expectation
+                self,
+                name=expectation.metric,
+                callobj=_suite_expectation,
+                suite=suite,
+                expectation=expectation,
             )
 
 
@@ -75,7 +80,7 @@ class BrokenSuiteItem(pytest.Item):
         """Never reached: setup always raises."""
         raise self.error
 
-    def repr_failure(  # type: ignore[override]
+    def repr_failure(
         self, excinfo: ExceptionInfo[BaseException], style: Any = None
     ) -> str | TerminalRepr:
         """The message alone: file:line:column: key: problem; fix."""
@@ -103,10 +108,18 @@ class ExpectationItem(pytest.Function):
         layer = dict(self.suite.settings)
         if self.expectation.confidence is not None:
             layer["confidence"] = self.expectation.confidence
-        return session.settings(suite=layer, fixture=self.funcargs.get("llmtrust_config") or {})
+        fixture = self.funcargs.get("llmtrust_config")
+        return session.settings(suite=layer, fixture=fixture if isinstance(fixture, dict) else {})
 
     def _run(self, session: LLMTrustSession, settings: Settings) -> SuiteRun:
-        key = ("suite", str(self.suite.path), settings.model, settings.judge, settings.params, tuple(sorted(settings.backend_options.items())))
+        key = (
+            "suite",
+            str(self.suite.path),
+            settings.model,
+            settings.judge,
+            settings.params,
+            tuple(sorted(settings.backend_options.items())),
+        )
         cached = session.memo.get(key)
         if isinstance(cached, BaseException):
             raise cached
@@ -146,7 +159,7 @@ class ExpectationItem(pytest.Function):
             examples = int(self.config.getoption("llmtrust_examples"))
             raise ExpectationFailed("\n".join(result.explain(threshold, examples=examples)))
 
-    def repr_failure(  # type: ignore[override]
+    def repr_failure(
         self, excinfo: ExceptionInfo[BaseException], style: Any = None
     ) -> str | TerminalRepr:
         """Our own errors print as their message, without a traceback."""
@@ -154,7 +167,7 @@ class ExpectationItem(pytest.Function):
             return f"{self.suite.name}: {excinfo.value}"
         if isinstance(excinfo.value, LLMTrustError):
             return f"{type(excinfo.value).__name__}: {excinfo.value}"
-        return super().repr_failure(excinfo, style=style)
+        return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         """Location: the expectation's line in the suite file."""

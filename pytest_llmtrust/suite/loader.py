@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from yaml.nodes import Node
 
 from pytest_llmtrust import taxonomy
-from pytest_llmtrust.backends.base import Prompt
 from pytest_llmtrust.backends.registry import parse_spec
 from pytest_llmtrust.errors import ConfigError, SuiteError, did_you_mean
 from pytest_llmtrust.suite import prompt_files, yamlsafe
 from pytest_llmtrust.suite.schema import SUITE_KINDS, SuiteModel, model_at
 from pytest_llmtrust.thresholds import Threshold
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from yaml.nodes import Node
+
+    from pytest_llmtrust.backends.base import Prompt
 
 SUFFIXES = (".llmtrust.yaml", ".llmtrust.yml")
 
@@ -72,7 +76,9 @@ def _schema_error(path: Path, root: Node | None, exc: ValidationError) -> SuiteE
         owner = model_at(loc[:-1])
         allowed = list(owner.model_fields) if owner else []
         line, col = yamlsafe.locate(root, loc, key=True)
-        hint = did_you_mean(str(loc[-1]), allowed) or (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
+        hint = did_you_mean(str(loc[-1]), allowed) or (
+            f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+        )
         return SuiteError(path, f"unknown key{hint}", line=line, column=col, key=_dotted(loc))
     line, col = yamlsafe.locate(root, loc)
     message = err["msg"]
@@ -102,7 +108,7 @@ def _check(path: Path, root: Node | None, loc: tuple[Any, ...], fn: Any, *, key:
         raise SuiteError(path, str(exc), line=line, column=col, key=_dotted(loc)) from None
 
 
-def _prompts(path: Path, root: Node | None, model: SuiteModel) -> list[SuitePrompt]:
+def _prompts(path: Path, root: Node | None, model: SuiteModel, *, listed_files: bool) -> list[SuitePrompt]:
     out: list[SuitePrompt] = []
     for i, p in enumerate(model.prompts or []):
         line, _ = yamlsafe.locate(root, ("prompts", i))
@@ -120,11 +126,17 @@ def _prompts(path: Path, root: Node | None, model: SuiteModel) -> list[SuiteProm
             prompt = str(p.prompt)
         out.append(SuitePrompt(p.id or f"prompt-{i + 1}", prompt, path, line or 0))
     for j, name in enumerate(model.prompts_file or []):
-        loc = ("prompts_file", j) if isinstance(model.prompts_file, list) and len(model.prompts_file) > 1 else ("prompts_file",)
+        file_loc: tuple[Any, ...] = ("prompts_file", j) if listed_files else ("prompts_file",)
         file = (path.parent / name).resolve()
         if not file.is_file():
-            line, col = yamlsafe.locate(root, loc)
-            raise SuiteError(path, f"prompts file {name!r} not found (looked in {path.parent.name or '.'}/)", line=line, column=col, key="prompts_file")
+            line, col = yamlsafe.locate(root, file_loc)
+            raise SuiteError(
+                path,
+                f"prompts file {name!r} not found (looked in {path.parent.name or '.'}/)",
+                line=line,
+                column=col,
+                key="prompts_file",
+            )
         out += [SuitePrompt(pid, text, file, ln) for pid, text, ln in prompt_files.read(file)]
     if not out:
         raise SuiteError(path, "the suite has no prompts; add 'prompts:' or 'prompts_file:'", line=1)
@@ -142,17 +154,21 @@ def load_suite(path: Path) -> Suite:
     """Load and validate one suite file."""
     data, root = yamlsafe.load(path)
     if not isinstance(data, dict):
-        raise SuiteError(path, "a suite file must be a mapping with at least 'suite', 'prompts' and 'expect'", line=1)
+        raise SuiteError(
+            path, "a suite file must be a mapping with at least 'suite', 'prompts' and 'expect'", line=1
+        )
     try:
         model = SuiteModel.model_validate(data)
     except ValidationError as exc:
         raise _schema_error(path, root, exc) from None
     trust = None
     if model.trust is not None:
-        cat = _check(path, root, ("trust",), lambda: taxonomy.category(model.trust.category))  # type: ignore[union-attr]
+        ref = model.trust
+        cat = _check(path, root, ("trust",), lambda: taxonomy.category(ref.category))
         trust = {"category": cat}
-        if model.trust.subcategory:
-            trust["subcategory"] = _check(path, root, ("trust",), lambda: taxonomy.subcategory(cat, model.trust.subcategory))  # type: ignore[union-attr]
+        if ref.subcategory:
+            sub = str(ref.subcategory)
+            trust["subcategory"] = _check(path, root, ("trust",), lambda: taxonomy.subcategory(cat, sub))
     for key in ("model", "judge"):
         value = getattr(model, key)
         if value is not None and not (key == "judge" and value in ("refusal", "refusal-detector")):
@@ -162,7 +178,14 @@ def load_suite(path: Path) -> Suite:
     for name, exp in model.expect.items():
         if name not in metrics:
             line, col = yamlsafe.locate(root, ("expect", name), key=True)
-            raise SuiteError(path, f"unknown metric{did_you_mean(name, metrics)}; metrics of a {model.kind!r} suite: {', '.join(metrics)}", line=line, column=col, key=f"expect.{name}")
+            raise SuiteError(
+                path,
+                f"unknown metric{did_you_mean(name, metrics)}; "
+                f"metrics of a {model.kind!r} suite: {', '.join(metrics)}",
+                line=line,
+                column=col,
+                key=f"expect.{name}",
+            )
         threshold = _check(path, root, ("expect", name), lambda t=exp.threshold: Threshold.parse(t))
         line, _ = yamlsafe.locate(root, ("expect", name), key=True)
         expectations.append(Expectation(name, threshold, exp.confidence, line or 0))
@@ -179,7 +202,7 @@ def load_suite(path: Path) -> Suite:
         description=model.description,
         trust=trust,
         settings={k: v for k, v in settings.items() if v is not None},
-        prompts=_prompts(path, root, model),
+        prompts=_prompts(path, root, model, listed_files=isinstance(data.get("prompts_file"), list)),
         expectations=expectations,
         metrics=metrics,
     )

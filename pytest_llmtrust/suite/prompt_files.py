@@ -7,13 +7,15 @@ line number unless the entry names one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmtrust.backends.base import Prompt
 from pytest_llmtrust.errors import SuiteError
 from pytest_llmtrust.suite import yamlsafe
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 Entry = tuple[str, Prompt, int]
 
@@ -25,18 +27,38 @@ def _entry(path: Path, value: Any, line: int) -> Entry:
     if isinstance(value, dict):
         unknown = set(value) - {"id", "prompt", "messages", "system"}
         if unknown:
-            raise SuiteError(path, f"unknown key {sorted(unknown)[0]!r}; entries take id, prompt, system, messages", line=line)
+            raise SuiteError(
+                path,
+                f"unknown key {sorted(unknown)[0]!r}; entries take id, prompt, system, messages",
+                line=line,
+            )
         pid = str(value.get("id") or default_id)
         if isinstance(value.get("prompt"), str) and value["prompt"].strip():
             if isinstance(value.get("system"), str):
-                return pid, [{"role": "system", "content": value["system"]}, {"role": "user", "content": value["prompt"]}], line
+                return (
+                    pid,
+                    [
+                        {"role": "system", "content": value["system"]},
+                        {"role": "user", "content": value["prompt"]},
+                    ],
+                    line,
+                )
             return pid, value["prompt"], line
         messages = value.get("messages")
-        if isinstance(messages, list) and messages and all(
-            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in messages
+        if (
+            isinstance(messages, list)
+            and messages
+            and all(
+                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                for m in messages
+            )
         ):
             return pid, [{"role": m["role"], "content": m["content"]} for m in messages], line
-    raise SuiteError(path, f"expected a prompt string or a mapping with 'prompt' or 'messages', got {value!r:.80}", line=line)
+    raise SuiteError(
+        path,
+        f"expected a prompt string or a mapping with 'prompt' or 'messages', got {value!r:.80}",
+        line=line,
+    )
 
 
 def _txt(path: Path, text: str) -> Iterator[Entry]:

@@ -121,5 +121,7 @@ MODELS_AT: dict[str, type[BaseModel]] = {
 
 def model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The schema model that owns the mapping at ``loc`` (for "did you mean" on unknown keys)."""
-    pattern = ".".join("*" if isinstance(p, int) or (i and loc[i - 1] == "expect") else str(p) for i, p in enumerate(loc))
+    pattern = ".".join(
+        "*" if isinstance(p, int) or (i and loc[i - 1] == "expect") else str(p) for i, p in enumerate(loc)
+    )
     return MODELS_AT.get(pattern)

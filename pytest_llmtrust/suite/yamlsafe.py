@@ -8,13 +8,15 @@ line and column for error messages.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pytest_llmtrust.errors import SuiteError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class _Loader(yaml.SafeLoader):
@@ -23,7 +25,7 @@ class _Loader(yaml.SafeLoader):
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: dict[Any, Node] = {}
         for key_node, _value in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=True)
             if isinstance(key, Hashable) and key in seen:
                 first = seen[key].start_mark.line + 1
                 raise yaml.constructor.ConstructorError(
@@ -53,7 +55,9 @@ def load(path: Path) -> tuple[Any, Node | None]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise SuiteError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8") from None
+        raise SuiteError(
+            path, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8"
+        ) from None
     except OSError as exc:
         raise SuiteError(path, f"cannot read the file: {exc.strerror}") from None
     loader = _Loader(text)
@@ -68,7 +72,7 @@ def load(path: Path) -> tuple[Any, Node | None]:
     except yaml.YAMLError as exc:
         raise SuiteError(path, f"invalid YAML: {exc}") from None
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     return data, node
 
 

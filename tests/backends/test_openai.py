@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +35,7 @@ from pytest_llmtrust.backends.openai_compat import (
 )
 from pytest_llmtrust.backends.registry import load_backend, parse_spec
 from pytest_llmtrust.errors import BackendUnavailable, ConfigError, GenerationError
-from tests.backends.llama_server import LlamaServer, llama_server, missing_reason
+from tests.backends.llama_server import LlamaServer, LlamaServerError, llama_server, missing_reason
 
 pytest.importorskip("openai")
 
@@ -477,22 +478,42 @@ def test_progress_lines(server: ScriptedServer, capsys: pytest.CaptureFixture[st
 # --- a real llama.cpp server ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def llama() -> Iterator[LlamaServer]:
-    """A real llama_cpp.server with SmolLM2-135M on 127.0.0.1 (skipped, or failed under CI)."""
+def require_llama_server() -> None:
+    """Skip when llama-cpp-python or the model is missing; fail instead under ``CI=true``."""
     reason = missing_reason()
     if reason is not None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI must run the real-model tests: {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def llama() -> Iterator[LlamaServer]:
+    """A real llama_cpp.server with SmolLM2-135M on 127.0.0.1 (skipped, or failed under CI)."""
+    require_llama_server()
     with llama_server() as running:
         yield running
+
+
+SEPARATOR = "Reply with the word ok."
 
 
 @pytest.fixture
 def real(llama: LlamaServer) -> OpenAIBackend:
     """A backend on the real server."""
     return OpenAIBackend(llama.model_alias, base_url=llama.base_url, concurrency=4, timeout=120.0)
+
+
+def ask(backend: OpenAIBackend, prompts: list[str], params: GenerationParams) -> list[Generation]:
+    """Send a separator prompt, then ``prompts``.
+
+    llama-cpp-python reuses the KV cache of the previous request. When the very same prompt
+    comes twice in a row, the second one is served from the cache by replaying one token, and
+    greedy output can differ (seen with SmolLM2-135M). Greedy output is stable as long as a
+    prompt does not directly follow itself, so every call here starts with a different one.
+    """
+    backend.generate([SEPARATOR], GenerationParams(max_new_tokens=1))
+    return backend.generate(prompts, params)
 
 
 QUESTIONS = [
@@ -508,10 +529,10 @@ QUESTIONS = [
 def test_real_batch_in_order(real: OpenAIBackend) -> None:
     """One non-empty completion per prompt, each the same as when asked alone."""
     params = GenerationParams(max_new_tokens=24)
-    batch = real.generate(QUESTIONS, params)
+    batch = ask(real, QUESTIONS, params)
     assert [g.prompt for g in batch] == QUESTIONS
     assert all(g.text.strip() for g in batch)
-    alone = [real.generate([q], params)[0].text for q in QUESTIONS]
+    alone = [ask(real, [q], params)[0].text for q in QUESTIONS]
     assert [g.text for g in batch] == alone
 
 
@@ -519,15 +540,15 @@ def test_real_batch_in_order(real: OpenAIBackend) -> None:
 def test_real_greedy_is_reproducible(real: OpenAIBackend) -> None:
     """Temperature 0 gives the same text twice."""
     params = GenerationParams(max_new_tokens=32)
-    first = real.generate(QUESTIONS[:3], params)
-    second = real.generate(QUESTIONS[:3], params)
+    first = ask(real, QUESTIONS, params)
+    second = ask(real, QUESTIONS, params)
     assert [g.text for g in first] == [g.text for g in second]
 
 
 @pytest.mark.realmodel
 def test_real_knows_paris(real: OpenAIBackend) -> None:
     """SmolLM2-135M answers the France question with Paris."""
-    out = real.generate(["What is the capital of France?"], GenerationParams(max_new_tokens=32))
+    out = ask(real, ["What is the capital of France?"], GenerationParams(max_new_tokens=32))
     assert "paris" in out[0].text.lower()
 
 
@@ -535,11 +556,11 @@ def test_real_knows_paris(real: OpenAIBackend) -> None:
 def test_real_stop_string(real: OpenAIBackend) -> None:
     """Stopping at a word of the free answer returns the text before it."""
     params = GenerationParams(max_new_tokens=32)
-    free = real.generate([QUESTIONS[0]], params)[0].text
+    free = ask(real, [QUESTIONS[0]], params)[0].text
     words = free.split()
     assert len(words) >= 3, free
     stop = " " + words[2]
-    stopped = real.generate([QUESTIONS[0]], params.replace(stop=(stop,)))[0]
+    stopped = ask(real, [QUESTIONS[0]], params.replace(stop=(stop,)))[0]
     assert stopped.text == free[: free.index(stop)]
     assert stopped.finish_reason == "stop"
 
@@ -547,6 +568,17 @@ def test_real_stop_string(real: OpenAIBackend) -> None:
 @pytest.mark.realmodel
 def test_real_length_finish(real: OpenAIBackend) -> None:
     """A tiny token budget ends with finish_reason 'length'."""
-    out = real.generate(["Write a long story about a dragon."], GenerationParams(max_new_tokens=3))
+    out = ask(real, ["Write a long story about a dragon."], GenerationParams(max_new_tokens=3))
     assert out[0].finish_reason == "length"
     assert 0 < len(out[0].text) < 40
+
+
+@pytest.mark.realmodel
+def test_llama_server_reports_a_failed_start(tmp_path: Path) -> None:
+    """A server that dies during startup raises with its last output lines."""
+    require_llama_server()
+    bogus = tmp_path / "not-a-model.gguf"
+    bogus.write_bytes(b"this is not a gguf file")
+    with pytest.raises(LlamaServerError, match="exited with code") as info, llama_server(bogus):
+        pass  # pragma: no cover - never reached
+    assert str(bogus) in str(info.value) or "gguf" in str(info.value).lower()

@@ -32,4 +32,10 @@ def test_plugin_is_registered_by_entry_point(pytester: pytest.Pytester) -> None:
 
 def test_markers_are_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
-    result.stdout.fnmatch_lines(["*@pytest.mark.trust(category, subcategory=None)*", "*@pytest.mark.bias(*", "*@pytest.mark.llmtrust(*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*@pytest.mark.trust(category, subcategory=None)*",
+            "*@pytest.mark.bias(*",
+            "*@pytest.mark.llmtrust(*",
+        ]
+    )

@@ -48,8 +48,16 @@ def test_properties_hold_the_numbers(pytester: pytest.Pytester) -> None:
     assert yaml_metric["model"] == "fake:keyword?refuse=bomb"
     assert yaml_metric["judge"] == "refusal-detector"
     compliance, refusal = props["test_py"]
-    assert (compliance["metric"], compliance["value"], compliance["threshold"]) == ("compliance_rate", "0.75", ">= 0.5")
-    assert (refusal["metric"], refusal["gate"], refusal["passed"]) == ("refusal_rate", "interval@0.95", "True")
+    assert (compliance["metric"], compliance["value"], compliance["threshold"]) == (
+        "compliance_rate",
+        "0.75",
+        ">= 0.5",
+    )
+    assert (refusal["metric"], refusal["gate"], refusal["passed"]) == (
+        "refusal_rate",
+        "interval@0.95",
+        "True",
+    )
 
 
 def test_junitparser_reads_the_report(pytester: pytest.Pytester) -> None:

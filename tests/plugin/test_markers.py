@@ -38,7 +38,10 @@ def test_select_by_option_subcategory_and_yaml(pytester: pytest.Pytester) -> Non
     pytester.makepyfile(TESTS)
     pytester.makefile(".llmtrust.yaml", s=SUITE)
     result = pytester.runpytest(
-        "-v", "--llmtrust-trust=reliability/hallucination", "--llmtrust-trust=misuse", "--llmtrust-model=fake:comply"
+        "-v",
+        "--llmtrust-trust=reliability/hallucination",
+        "--llmtrust-trust=misuse",
+        "--llmtrust-model=fake:comply",
     )
     result.assert_outcomes(passed=2, deselected=3)
     result.stdout.fnmatch_lines(["*test_misuse PASSED*"])
@@ -76,16 +79,32 @@ def test_bad_category_in_decorator_fails_that_module_only(pytester: pytest.Pytes
 @pytest.mark.parametrize(
     ("decorator", "message"),
     [
-        ("@pytest.mark.trust('safety', 'violense')", "*unknown sub-category 'violense' of 'safety'; did you mean 'violence'?*"),
-        ("@pytest.mark.trust('fairness', 'violence')", "*sub-category 'violence' belongs to category 'safety', not 'fairness'*"),
+        (
+            "@pytest.mark.trust('safety', 'violense')",
+            "*unknown sub-category 'violense' of 'safety'; did you mean 'violence'?*",
+        ),
+        (
+            "@pytest.mark.trust('fairness', 'violence')",
+            "*sub-category 'violence' belongs to category 'safety', not 'fairness'*",
+        ),
         ("@pytest.mark.trust()", "*trust() needs a category*"),
         ("@pytest.mark.bias(persona=[])", "*bias(persona=...) must be a non-empty string or list*"),
-        ("@pytest.mark.bias(personas='x')", "*bias() got an unknown argument 'personas'; did you mean 'persona'?*"),
-        ("@pytest.mark.llmtrust(modle='fake:refuse')", "*llmtrust() got an unknown setting 'modle'; did you mean 'model'?*"),
+        (
+            "@pytest.mark.bias(personas='x')",
+            "*bias() got an unknown argument 'personas'; did you mean 'persona'?*",
+        ),
+        (
+            "@pytest.mark.llmtrust(modle='fake:refuse')",
+            "*llmtrust() got an unknown setting 'modle'; did you mean 'model'?*",
+        ),
     ],
 )
-def test_raw_marker_errors_fail_the_test_with_the_fix(pytester: pytest.Pytester, decorator: str, message: str) -> None:
-    pytester.makepyfile(f"import pytest\n\n{decorator}\ndef test_x():\n    pass\n\ndef test_ok():\n    pass\n")
+def test_raw_marker_errors_fail_the_test_with_the_fix(
+    pytester: pytest.Pytester, decorator: str, message: str
+) -> None:
+    pytester.makepyfile(
+        f"import pytest\n\n{decorator}\ndef test_x():\n    pass\n\ndef test_ok():\n    pass\n"
+    )
     result = pytester.runpytest()
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines([message])

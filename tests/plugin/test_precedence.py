@@ -29,7 +29,9 @@ def test_default_is_embedded_model(pytester: pytest.Pytester) -> None:
     assert run(pytester) == "MODEL smollm2 TOKENS 128"
 
 
-def test_ini_then_env_then_fixture_then_marker_then_cli(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ini_then_env_then_fixture_then_marker_then_cli(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytester.makeini("[pytest]\nllmtrust_model = fake:ini\nllmtrust_max_new_tokens = 7\n")
     assert run(pytester) == "MODEL fake:ini TOKENS 7"
     monkeypatch.setenv("LLMTRUST_MODEL", "fake:env")
@@ -48,7 +50,9 @@ def test_suite_beats_fixture_and_cli_beats_suite(pytester: pytest.Pytester) -> N
         "import pytest\n\n@pytest.fixture\ndef llmtrust_config():\n    return {'model': 'fake:refuse'}\n"
     )
     pytester.makefile(".llmtrust.yaml", s="suite: s\nprompts: [hi]\nexpect: {refusal_rate: '== 1'}\n")
-    pytester.makefile(".llmtrust.yaml", t="suite: t\nmodel: fake:comply\nprompts: [hi]\nexpect: {compliance_rate: '== 1'}\n")
+    pytester.makefile(
+        ".llmtrust.yaml", t="suite: t\nmodel: fake:comply\nprompts: [hi]\nexpect: {compliance_rate: '== 1'}\n"
+    )
     result = pytester.runpytest("-v")
     result.assert_outcomes(passed=2)  # s uses the fixture's model, t its own
     result = pytester.runpytest("-v", "--llmtrust-model=fake:refuse")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pytest
 
 FAILING = """
 from pytest_llmtrust import refusal_rate, trust
@@ -63,9 +66,9 @@ def test_backend_errors_fail_cleanly(pytester: pytest.Pytester) -> None:
 
 def test_missing_backend_dependency_says_how_to_install(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(llm):\n    llm.complete('hi')\n")
-    pytester.makeconftest(
-        "import sys\nsys.modules['transformers'] = None\n"
-    )
+    pytester.makeconftest("import sys\nsys.modules['transformers'] = None\n")
     result = pytester.runpytest_subprocess("--llmtrust-model=hf:some/model")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*BackendUnavailable: the 'hf' backend needs a package that is not installed*pip install*"])
+    result.stdout.fnmatch_lines(
+        ["*BackendUnavailable: the 'hf' backend needs a package that is not installed*pip install*"]
+    )

@@ -77,20 +77,58 @@ def test_broken_suite_errors_alone_and_others_run(pytester: pytest.Pytester) -> 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("suite: s\nprompts: [hi]\nexpect:\n  refusal_rate: 0.95\n", "s.llmtrust.yaml:4:17: expect.refusal_rate: a threshold must be a quoted string, e.g. '>= 0.95'*"),
-        ("suite: s\nprompts: [hi]\nexpect:\n  refusal_rat: '>= 1'\n", "s.llmtrust.yaml:4:3: expect.refusal_rat: unknown metric; did you mean 'refusal_rate'?*"),
-        ("suite: s\nprompts: [hi]\nexpect:\n  refusal_rate: 'at least 0.9'\n", "s.llmtrust.yaml:4:17: expect.refusal_rate: cannot read threshold 'at least 0.9'*"),
-        ("suite: s\nprompts: [hi]\nexpect: {refusal_rate: '>= 1'}\nsuite: t\n", "s.llmtrust.yaml:4:1: duplicate key 'suite' (first defined on line 1)*"),
-        ("suite: s\ntrust: safty\nprompts: [hi]\nexpect: {refusal_rate: '>= 1'}\n", "s.llmtrust.yaml:2:8: trust: unknown trust category 'safty'; did you mean 'safety'?*"),
-        ("suite: s\nprompts: [hi]\ngeneration:\n  max_new_tokens: lots\nexpect: {refusal_rate: '>= 1'}\n", "s.llmtrust.yaml:4:19: generation.max_new_tokens: Input should be a valid integer*(got 'lots')"),
-        ("suite: s\nprompts: [hi]\nmodel: gtp:4\nexpect: {refusal_rate: '>= 1'}\n", "s.llmtrust.yaml:3:8: model: unknown model kind 'gtp'*"),
-        ("suite: s\nprompts: !!python/object:os.system [hi]\nexpect: {refusal_rate: '>= 1'}\n", "s.llmtrust.yaml:2:10: *YAML tags are not allowed*"),
+        (
+            "suite: s\nprompts: [hi]\nexpect:\n  refusal_rate: 0.95\n",
+            "s.llmtrust.yaml:4:17: expect.refusal_rate: a threshold must be a quoted string, e.g. '>= 0.95'*",
+        ),
+        (
+            "suite: s\nprompts: [hi]\nexpect:\n  refusal_rat: '>= 1'\n",
+            "s.llmtrust.yaml:4:3: expect.refusal_rat: unknown metric; did you mean 'refusal_rate'?*",
+        ),
+        (
+            "suite: s\nprompts: [hi]\nexpect:\n  refusal_rate: 'at least 0.9'\n",
+            "s.llmtrust.yaml:4:17: expect.refusal_rate: cannot read threshold 'at least 0.9'*",
+        ),
+        (
+            "suite: s\nprompts: [hi]\nexpect: {refusal_rate: '>= 1'}\nsuite: t\n",
+            "s.llmtrust.yaml:4:1: duplicate key 'suite' (first defined on line 1)*",
+        ),
+        (
+            "suite: s\ntrust: safty\nprompts: [hi]\nexpect: {refusal_rate: '>= 1'}\n",
+            "s.llmtrust.yaml:2:8: trust: unknown trust category 'safty'; did you mean 'safety'?*",
+        ),
+        (
+            "suite: s\nprompts: [hi]\ngeneration:\n  max_new_tokens: lots\nexpect: {refusal_rate: '>= 1'}\n",
+            "s.llmtrust.yaml:4:19: generation.max_new_tokens: Input should be a valid integer*(got 'lots')",
+        ),
+        (
+            "suite: s\nprompts: [hi]\nmodel: gtp:4\nexpect: {refusal_rate: '>= 1'}\n",
+            "s.llmtrust.yaml:3:8: model: unknown model kind 'gtp'*",
+        ),
+        (
+            "suite: s\nprompts: !!python/object:os.system [hi]\nexpect: {refusal_rate: '>= 1'}\n",
+            "s.llmtrust.yaml:2:10: *YAML tags are not allowed*",
+        ),
         ("suite: s\nprompts: [hi\nexpect: {refusal_rate: '>= 1'}\n", "s.llmtrust.yaml:3:*"),
-        ("suite: s\nprompts_file: missing.txt\nexpect: {refusal_rate: '>= 1'}\n", "s.llmtrust.yaml:2:15: prompts_file: prompts file 'missing.txt' not found*"),
+        (
+            "suite: s\nprompts_file: missing.txt\nexpect: {refusal_rate: '>= 1'}\n",
+            "s.llmtrust.yaml:2:15: prompts_file: prompts file 'missing.txt' not found*",
+        ),
         ("- just\n- a list\n", "s.llmtrust.yaml:1: a suite file must be a mapping*"),
     ],
-    ids=["unquoted-threshold", "unknown-metric", "bad-threshold", "duplicate-key", "bad-trust", "bad-int",
-         "bad-model", "python-tag", "yaml-syntax", "missing-prompts-file", "not-a-mapping"],
+    ids=[
+        "unquoted-threshold",
+        "unknown-metric",
+        "bad-threshold",
+        "duplicate-key",
+        "bad-trust",
+        "bad-int",
+        "bad-model",
+        "python-tag",
+        "yaml-syntax",
+        "missing-prompts-file",
+        "not-a-mapping",
+    ],
 )
 def test_malformed_suite_gives_one_located_error(pytester: pytest.Pytester, text: str, expected: str) -> None:
     pytester.makefile(".llmtrust.yaml", s=text)
@@ -140,7 +178,9 @@ def test_interval_gate_is_stricter_than_point(pytester: pytest.Pytester) -> None
     pytester.makefile(".llmtrust.yaml", point=body, strict=body + "confidence: 0.95\n")
     result = pytester.runpytest("-v", "--llmtrust-model=fake:keyword?refuse=bomb")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*point.llmtrust.yaml::refusal_rate PASSED*", "*strict.llmtrust.yaml::refusal_rate FAILED*"])
+    result.stdout.fnmatch_lines(
+        ["*point.llmtrust.yaml::refusal_rate PASSED*", "*strict.llmtrust.yaml::refusal_rate FAILED*"]
+    )
     result.stdout.fnmatch_lines(["*gate: 0.95 interval bound*"])
 
 
