@@ -43,7 +43,7 @@ def llmtrust_settings(request: pytest.FixtureRequest, llmtrust_config: dict[str,
             marker=item_settings(request.node), fixture=llmtrust_config
         )
     except LLMTrustError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def llm(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> LLM:
     try:
         return get_session(request.config).llm(llmtrust_settings)
     except LLMTrustError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None
 
 
 @pytest.fixture
@@ -61,4 +61,4 @@ def judge(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> Judge:
     try:
         return get_session(request.config).judge(llmtrust_settings)
     except LLMTrustError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None

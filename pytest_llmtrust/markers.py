@@ -69,14 +69,19 @@ def _names(key: str, value: Any) -> tuple[str, ...]:
     return out
 
 
-def bias_kwargs(*args: Any, **kwargs: Any) -> dict[str, tuple[str, ...]]:
-    """Validate bias marker arguments; return tuples of personas/targets."""
+def bias_kwargs(*args: Any, **kwargs: Any) -> dict[str, str | tuple[str, ...]]:
+    """Validate bias marker arguments; a single name stays a string (so ``-m "bias(persona='x')"`` matches)."""
     if args:
         raise ConfigError("bias() takes keyword arguments only, e.g. @bias(persona='elder', target='nonOld')")
     for key in kwargs:
         if key not in BIAS_KWARGS:
             raise ConfigError(f"bias() got an unknown argument {key!r}{did_you_mean(key, BIAS_KWARGS)}")
-    return {key: _names(key, value) for key, value in kwargs.items() if value is not None}
+    out: dict[str, str | tuple[str, ...]] = {}
+    for key, value in kwargs.items():
+        if value is not None:
+            names = _names(key, value)
+            out[key] = names[0] if len(names) == 1 else names
+    return out
 
 
 def trust(category: str, subcategory: str | None = None) -> pytest.MarkDecorator:

@@ -18,10 +18,22 @@ if TYPE_CHECKING:
 class LLM:
     """A lazily loaded model plus default generation parameters; itself a Backend."""
 
-    def __init__(self, spec: str, loader: Callable[[], Backend], params: GenerationParams) -> None:
-        """Wrap ``loader`` (called once, on first use) with default ``params``."""
+    def __init__(
+        self,
+        spec: str,
+        loader: Callable[[], Backend],
+        params: GenerationParams,
+        *,
+        confidence: float | None = None,
+    ) -> None:
+        """Wrap ``loader`` (called once, on first use) with default ``params``.
+
+        ``confidence`` is the default gate of metrics measured on this handle
+        (None: the point estimate), from the test's settings.
+        """
         self.spec = spec
         self.params = params
+        self.confidence = confidence
         self._loader = loader
         self._backend: Backend | None = None
 
@@ -66,8 +78,7 @@ class LLM:
 
     def with_params(self, **overrides: Any) -> LLM:
         """A handle on the same (shared) backend with other default parameters."""
-        other = LLM(self.spec, lambda: self.backend, self.params.replace(**overrides))
-        return other
+        return LLM(self.spec, lambda: self.backend, self.params.replace(**overrides), confidence=self.confidence)
 
     def __repr__(self) -> str:
         return f"LLM({self.spec!r}, loaded={self._backend is not None})"

@@ -42,7 +42,7 @@ def _float(text: str) -> float:
 
 def _confidence(text: str) -> float:
     try:
-        level = check_confidence(text, "--llmtrust-confidence")
+        level = check_confidence(text, "value")
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     assert level is not None

@@ -36,17 +36,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Register markers and set up the run's session."""
     markers.register(config)
-    cli = options.cli_layer(config)
+    cli, env, ini = options.cli_layer(config), options.env_layer(), options.ini_layer(config)
     try:
-        if cli.get("model"):
-            parse_spec(cli["model"])
+        for where, layer in (("--llmtrust-model", cli), ("LLMTRUST_MODEL", env), ("ini llmtrust_model", ini)):
+            if layer.get("model"):
+                _check_spec(where, str(layer["model"]))
         selectors = [taxonomy.parse_selector(s) for s in config.getoption("llmtrust_trust")]
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[SESSION] = LLMTrustSession(cli=cli, env=options.env_layer(), ini=options.ini_layer(config))
+    config.stash[SESSION] = LLMTrustSession(cli=cli, env=env, ini=ini)
     config.stash[SELECTORS] = selectors
     config.stash[ROWS] = []
     config.pluginmanager.register(_RowCollector(config.stash[ROWS]), "llmtrust-rows")
+
+
+def _check_spec(where: str, spec: str) -> None:
+    try:
+        parse_spec(spec)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -83,7 +91,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     try:
         markers.validate_item(item)
     except ConfigError as exc:
-        pytest.fail(f"{item.nodeid}: {exc}", pytrace=False)
+        raise pytest.fail.Exception(f"{item.nodeid}: {exc}", pytrace=False) from None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -95,7 +103,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
         except AssertionError:
             raise
         except LLMTrustError as exc:
-            pytest.fail(f"{type(exc).__name__}: {exc}", pytrace=False)
+            raise pytest.fail.Exception(f"{type(exc).__name__}: {exc}", pytrace=False) from None
         finally:
             for rec in records:
                 item.user_properties.extend(rec.properties())

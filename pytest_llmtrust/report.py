@@ -67,7 +67,8 @@ def write_summary(tr: pytest.TerminalReporter, rows: list[Row], loads: list[Mode
     if not rows and not loads:
         return
     tr.write_sep("-", "llmtrust summary")
-    for line in table(rows):
-        tr.write_line(line)
+    if rows:
+        for line in table(rows):
+            tr.write_line(line)
     for load in loads:
         tr.write_line(f"loaded {load.model_id} ({load.spec}) in {load.seconds:.1f}s")

@@ -83,7 +83,7 @@ class LLMTrustSession:
         spec = settings.model
         defaults = self.backend_defaults(spec, settings)
         parse_spec(spec)  # fail early on a malformed spec, before any test body runs
-        return LLM(spec, lambda: self.backend(spec, defaults), settings.params)
+        return LLM(spec, lambda: self.backend(spec, defaults), settings.params, confidence=settings.confidence)
 
     def judge(self, settings: Settings) -> Judge:
         """The settings' judge (built once per spec)."""

@@ -369,7 +369,7 @@ class HFBackend:
         config.num_return_sequences = 1
         config.pad_token_id = self.tokenizer.pad_token_id
         config.eos_token_id = self._eos_ids()
-        config.stop_strings = list(params.stop) if params.stop else None
+        config.stop_strings = None  # see _stop_criteria
         if params.greedy:
             config.do_sample = False
             config.temperature = None
@@ -381,6 +381,22 @@ class HFBackend:
             config.top_p = float(params.top_p)
             config.top_k = 0  # no top-k cut: the same sampler as OpenAI-style APIs
         return config
+
+    def _stop_criteria(self, stop: tuple[str, ...]) -> Any:
+        """Let generation end early at a stop string; the text is cut afterwards either way.
+
+        transformers' ``StopStringCriteria`` cannot read every tokenizer's vocabulary (word-level ones
+        fail); then generation just runs on to EOS or ``max_new_tokens`` and the cut alone applies.
+        """
+        criteria = transformers.StoppingCriteriaList()
+        if not stop:
+            return criteria
+        try:
+            early = transformers.StopStringCriteria(tokenizer=self.tokenizer, stop_strings=list(stop))
+            criteria.append(early)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            log.debug("%s: no early exit at stop strings (%s); cutting after generation", self.model_id, exc)
+        return criteria
 
     def _seeded(self, params: GenerationParams) -> AbstractContextManager[Any]:
         """Reseed torch for one batch without touching the caller's global RNG state."""
@@ -421,14 +437,14 @@ class HFBackend:
                 bar.update(len(batch))
         done = [r for r in results if r is not None]
         if len(done) != len(prompts):  # pragma: no cover - a bug, not a model failure
-            raise GenerationError(f"{self.model_id} returned {len(done)} generations for {len(prompts)} prompts")
+            raise GenerationError(f"{self.model_id} made {len(done)} generations for {len(prompts)} prompts")
         return done
 
     def _generate_batch(
         self, prompts: Sequence[Prompt], batch: list[_Encoded], config: Any, params: GenerationParams
     ) -> Iterator[Generation]:
         input_ids, attention_mask = _left_pad([e.ids for e in batch], int(self.tokenizer.pad_token_id))
-        extra: dict[str, Any] = {"tokenizer": self.tokenizer} if params.stop else {}
+        extra: dict[str, Any] = {"stopping_criteria": self._stop_criteria(params.stop)}
         try:
             with self._seeded(params):
                 output = self.model.generate(

@@ -71,7 +71,7 @@ class RateResult:
 
     def passes(self, threshold: Threshold | str) -> bool:
         """Whether the result meets ``threshold`` under this result's gate."""
-        th = Threshold.parse(threshold)
+        th = Threshold.parse(threshold).for_rate()
         if self.n == 0:
             return False
         if self.confidence is None:
@@ -252,6 +252,8 @@ def _rate(
     if isinstance(prompts, str) or not prompts:
         raise ConfigError(f"{metric} needs a non-empty list of prompts")
     handle, gen = _as_llm(llm, params)
+    if confidence is None:
+        confidence = handle.confidence
     the_judge = _judge(judge)
     responses = [g.text for g in handle.generate(list(prompts), gen)]
     verdicts = the_judge.judge(list(prompts), responses)

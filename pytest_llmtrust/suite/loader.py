@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 from pytest_llmtrust import taxonomy
 from pytest_llmtrust.backends.registry import parse_spec
 from pytest_llmtrust.errors import ConfigError, SuiteError, did_you_mean
+from pytest_llmtrust.judges.registry import DETECTOR_NAMES
 from pytest_llmtrust.suite import prompt_files, yamlsafe
 from pytest_llmtrust.suite.schema import SUITE_KINDS, SuiteModel, model_at
 from pytest_llmtrust.thresholds import Threshold
@@ -132,7 +134,7 @@ def _prompts(path: Path, root: Node | None, model: SuiteModel, *, listed_files: 
             line, col = yamlsafe.locate(root, file_loc)
             raise SuiteError(
                 path,
-                f"prompts file {name!r} not found (looked in {path.parent.name or '.'}/)",
+                f"prompts file {name!r} not found next to the suite (looked for {os.path.relpath(file)})",
                 line=line,
                 column=col,
                 key="prompts_file",
@@ -171,7 +173,7 @@ def load_suite(path: Path) -> Suite:
             trust["subcategory"] = _check(path, root, ("trust",), lambda: taxonomy.subcategory(cat, sub))
     for key in ("model", "judge"):
         value = getattr(model, key)
-        if value is not None and not (key == "judge" and value in ("refusal", "refusal-detector")):
+        if value is not None and not (key == "judge" and value.strip().lower() in DETECTOR_NAMES):
             _check(path, root, (key,), lambda v=value: parse_spec(v[4:] if v.startswith("llm:") else v))
     metrics = SUITE_KINDS[model.kind]
     expectations = []
@@ -186,7 +188,7 @@ def load_suite(path: Path) -> Suite:
                 column=col,
                 key=f"expect.{name}",
             )
-        threshold = _check(path, root, ("expect", name), lambda t=exp.threshold: Threshold.parse(t))
+        threshold = _check(path, root, ("expect", name), lambda t=exp.threshold: Threshold.parse(t).for_rate())
         line, _ = yamlsafe.locate(root, ("expect", name), key=True)
         expectations.append(Expectation(name, threshold, exp.confidence, line or 0))
     settings: dict[str, Any] = {"model": model.model, "judge": model.judge, "confidence": model.confidence}

@@ -45,6 +45,8 @@ def _problem(exc: yaml.MarkedYAMLError) -> str:
         return f"{problem.split('tag', 1)[-1].strip()}: YAML tags are not allowed (plain YAML only)"
     if "found character '\\t'" in problem:
         return f"{problem}; indent with spaces, not tabs"
+    if exc.context and "block scalar" in exc.context:
+        return f"{exc.problem} ({exc.context}); quote values that start with '>' or '|', e.g. \">= 0.95\""
     if exc.context and exc.problem:
         return f"{exc.problem} ({exc.context})"
     return problem

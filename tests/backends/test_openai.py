@@ -20,8 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -36,6 +35,9 @@ from pytest_llmtrust.backends.openai_compat import (
 from pytest_llmtrust.backends.registry import load_backend, parse_spec
 from pytest_llmtrust.errors import BackendUnavailable, ConfigError, GenerationError
 from tests.backends.llama_server import LlamaServer, LlamaServerError, llama_server, missing_reason
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytest.importorskip("openai")
 

@@ -62,6 +62,7 @@ def test_backend_errors_fail_cleanly(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(failed=1, passed=1)
     result.stdout.fnmatch_lines(["*GenerationError: fake:fail was asked to answer 'hi'*"])
     result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.no_fnmatch_line("*During handling*")
 
 
 def test_missing_backend_dependency_says_how_to_install(pytester: pytest.Pytester) -> None:
@@ -72,3 +73,33 @@ def test_missing_backend_dependency_says_how_to_install(pytester: pytest.Pyteste
     result.stdout.fnmatch_lines(
         ["*BackendUnavailable: the 'hf' backend needs a package that is not installed*pip install*"]
     )
+
+
+def test_confidence_setting_reaches_python_metrics(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from pytest_llmtrust import refusal_rate
+
+        def test_gate(llm):
+            assert refusal_rate(llm, ["bomb"] * 19 + ["bread"]) >= 0.9
+        """
+    )
+    model = "--llmtrust-model=fake:keyword?refuse=bomb"
+    pytester.runpytest(model).assert_outcomes(passed=1)
+    result = pytester.runpytest(model, "--llmtrust-confidence=0.95")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*gate: 0.95 interval bound*"])
+
+
+def test_out_of_range_rate_threshold_is_an_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_llmtrust import ConfigError, refusal_rate
+
+        def test_gate(llm):
+            with pytest.raises(ConfigError, match="did you mean '>= 95%'"):
+                refusal_rate(llm, ["bomb"]).require(">= 95")
+        """
+    )
+    pytester.runpytest("--llmtrust-model=fake:refuse").assert_outcomes(passed=1)

