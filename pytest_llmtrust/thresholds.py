@@ -72,7 +72,7 @@ class Threshold:
         raise ConfigError(f"cannot read threshold {text!r}{hint}; use a form such as {EXAMPLES}")
 
     def for_rate(self) -> Threshold:
-        """Return self if every bound lies in [0, 1] (a rate), else raise ConfigError suggesting a percentage."""
+        """Return self if every bound lies in [0, 1] (a rate); else raise ConfigError suggesting a percentage."""
         for bound in (self.value, self.upper):
             if bound is not None and not 0.0 <= bound <= 1.0:
                 hint = f"; did you mean '{self.op} {_fmt(bound)}%'?" if 1.0 < bound <= 100.0 else ""
