@@ -9,8 +9,9 @@ Specs::
 Generation is batch-first. Prompts are rendered with the tokenizer's chat
 template (or a plain ``role: content`` join when it has none), sorted by token
 length so each batch pads little, left-padded, generated, and put back in
-input order. Greedy decoding (``temperature == 0``) is deterministic; with
-float32 weights it is also batch-invariant. Seeded sampling reseeds torch
+input order. Greedy decoding (``temperature == 0``) is deterministic; in
+float32 on CPU (the default there) it is also batch-invariant: a prompt gets
+the same text alone or in any batch. Seeded sampling reseeds torch
 before every batch, so a sample depends on the seed *and* on which prompts
 share its batch: the same prompt list with the same batch size reproduces
 exactly, a different list may not.
@@ -61,7 +62,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_DTYPE = "auto"
-"""``auto``: bfloat16 where the hardware computes it natively, else float32 (see :func:`resolve_dtype`)."""
+"""``auto``: float32 on CPU, bfloat16 (or float16) on a GPU; see :func:`resolve_dtype`."""
 DEFAULT_BATCH_SIZE = 8
 OPTIONS: tuple[str, ...] = ("dtype", "device", "batch_size", "gguf_file", "revision", "progress")
 
@@ -130,9 +131,14 @@ def cpu_has_native_bf16() -> bool:
 def resolve_dtype(dtype: str, device: str) -> str:
     """Canonical dtype name for a requested one on a resolved device.
 
-    ``auto`` means: bfloat16 on a CUDA GPU that supports it (else float16),
-    float16 on Apple MPS, bfloat16 on a CPU with native bfloat16 (AVX512-BF16 or
-    AMX; several times faster than float32 there), float32 on any other CPU.
+    ``auto`` means float32 on CPU, bfloat16 on a CUDA GPU that supports it (else
+    float16), and float16 on Apple MPS. float32 is the CPU default because greedy
+    output is then the same whether a prompt runs alone or in a batch; in
+    bfloat16 SmolLM2 changed 6 of 12 answers between the two, so a verdict could
+    flip when an unrelated case joins the suite. bfloat16 (``dtype=bf16``) is
+    about 2x faster at batch 8 on CPUs with native bfloat16 (AVX512-BF16/AMX),
+    no faster at batch 1, and 2-3x slower on CPUs without it; see
+    ``docs/backends-hf.md``.
     """
     name = DTYPE_ALIASES.get(dtype.strip().lower())
     if name is None:
@@ -145,7 +151,7 @@ def resolve_dtype(dtype: str, device: str) -> str:
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     if device == "mps":
         return "float16"
-    return "bfloat16" if cpu_has_native_bf16() else "float32"
+    return "float32"
 
 
 @dataclass(frozen=True)

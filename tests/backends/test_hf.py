@@ -271,11 +271,9 @@ def test_dtype_aliases(dtype: str, expected: str) -> None:
     assert hf.resolve_dtype(dtype, "cpu") == expected
 
 
-def test_auto_dtype_on_cpu_follows_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hf, "cpu_has_native_bf16", lambda: True)
-    assert hf.resolve_dtype("auto", "cpu") == "bfloat16"
-    monkeypatch.setattr(hf, "cpu_has_native_bf16", lambda: False)
+def test_auto_dtype_is_float32_on_cpu() -> None:
     assert hf.resolve_dtype("auto", "cpu") == "float32"
+    assert hf.DEFAULT_DTYPE == "auto"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
@@ -450,6 +448,15 @@ def test_smollm2_batches_keep_input_order(smol: hf.HFBackend) -> None:
 
 
 @pytest.mark.realmodel
+def test_smollm2_default_cpu_dtype_is_batch_invariant(smol: hf.HFBackend) -> None:
+    prompts: list[Prompt] = ["Write a haiku about the sea.", "Why is the sky blue?", "Name three colours.", "Hi"]
+    params = GenerationParams(max_new_tokens=24)
+    assert smol.dtype == "float32"
+    alone = [smol.generate([p], params)[0].text for p in prompts]
+    assert texts(smol.generate(prompts, params)) == alone
+
+
+@pytest.mark.realmodel
 def test_smollm2_identity_and_stop_string(smol: hf.HFBackend) -> None:
     assert smol.model_id == f"smollm2:{smollm2.MODEL_NAME}?dtype={smol.dtype}"
     (got,) = smol.generate(["Count from 1 to 20, one number per line."], GenerationParams(stop=("5",)))
@@ -463,7 +470,7 @@ def test_smollm2_second_load_reads_the_converted_copy(smol: hf.HFBackend) -> Non
     folder, converted = smollm2.ensure_converted()
     assert not converted
     assert (folder / "model.safetensors").is_file()
-    again = smollm2.from_spec("", {"device": "cpu", "dtype": "float32"})
+    again = smollm2.from_spec("", {"device": "cpu", "dtype": "bf16"})
     assert Path(again.model.name_or_path) == folder
-    assert again.model_id.endswith("?dtype=float32")
+    assert again.model_id == f"smollm2:{smollm2.MODEL_NAME}?dtype=bfloat16"
     assert again.tokenizer.chat_template

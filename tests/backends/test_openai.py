@@ -56,9 +56,7 @@ def completion(text: str, finish_reason: str = "stop") -> dict[str, Any]:
         "object": "chat.completion",
         "created": 0,
         "model": "scripted",
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
-        ],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
     }
 
 
@@ -315,9 +313,7 @@ def test_connection_refused_is_retried_then_reported() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    backend = OpenAIBackend(
-        "m", base_url=f"http://127.0.0.1:{port}/v1", max_retries=2, backoff_base=0.001, timeout=2.0
-    )
+    backend = OpenAIBackend("m", base_url=f"http://127.0.0.1:{port}/v1", max_retries=2, backoff_base=0.001, timeout=2.0)
     with pytest.raises(GenerationError, match=r"after 3 attempt\(s\); last error: connection error"):
         backend.generate(["p"], GREEDY)
 
