@@ -3,7 +3,7 @@
 Run by hand; prints a markdown table::
 
     python benchmarks/hf_load_and_dtype.py                 # everything (cold conversion in a temp cache)
-    python benchmarks/hf_load_and_dtype.py --skip-load     # only the dtype comparison
+    python benchmarks/hf_load_and_dtype.py --skip-load     # only the dtype comparisons
     ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/hf_load_and_dtype.py --skip-load   # as on a CPU without bf16
 
 Every load is timed in a fresh Python process, so "warm load" includes nothing
@@ -43,11 +43,15 @@ t0 = time.perf_counter()
 import torch, transformers  # noqa: F401
 from pytest_llmtrust.backends import smollm2
 t1 = time.perf_counter()
+# transformers imports its model-loading and Llama code lazily, on first use: time that apart
+from transformers import LlamaForCausalLM, PreTrainedTokenizerFast  # noqa: F401
+from transformers import modeling_utils  # noqa: F401
+t1b = time.perf_counter()
 folder, converted = smollm2.ensure_converted()
 t2 = time.perf_counter()
 backend = smollm2.from_spec("", {"dtype": sys.argv[1], "device": "cpu"})
 t3 = time.perf_counter()
-print(json.dumps({"imports": t1 - t0, "ensure": t2 - t1, "load": t3 - t2, "converted": converted}))
+print(json.dumps({"imports": t1 - t0, "lazy": t1b - t1, "ensure": t2 - t1b, "load": t3 - t2, "converted": converted}))
 """
 
 
@@ -71,8 +75,10 @@ def load_rows(dtype: str) -> list[str]:
             raise SystemExit("warm load converted again: the cache was not used")
         load = statistics.median(w["ensure"] + w["load"] for w in warm)
         imports = statistics.median(w["imports"] for w in warm)
+        lazy = statistics.median(w["lazy"] for w in warm)
         rows.append(f"| warm: load from the converted copy, fresh process (median of 3) | {load:.2f} |")
-        rows.append(f"| import torch + transformers + backend module (before either load) | {imports:.2f} |")
+        rows.append(f"| before any load: import torch + transformers | {imports:.2f} |")
+        rows.append(f"| before any load: transformers' lazily imported model code | {lazy:.2f} |")
     return rows
 
 
@@ -133,6 +139,31 @@ def speed_rows(batches: list[int], new_tokens: int, repeats: int) -> list[str]:
     return rows
 
 
+INVARIANCE_PROMPTS = [
+    *PROMPTS,
+    "Tell me a joke about cats.",
+    "What is the boiling point of water?",
+    "List two fruits.",
+    "Why is the sky blue?",
+]
+
+
+def invariance_rows(new_tokens: int) -> list[str]:
+    """How many greedy answers change between running alone and running in batches of 8."""
+    from pytest_llmtrust.backends import smollm2
+    from pytest_llmtrust.backends.base import GenerationParams
+
+    params = GenerationParams(max_new_tokens=new_tokens)
+    rows = []
+    for dtype in ("float32", "bfloat16"):
+        backend = smollm2.from_spec("", {"dtype": dtype, "device": "cpu", "batch_size": "8"})
+        batched = [g.text for g in backend.generate(INVARIANCE_PROMPTS, params)]
+        alone = [backend.generate([p], params)[0].text for p in INVARIANCE_PROMPTS]
+        changed = sum(a != b for a, b in zip(alone, batched, strict=True))
+        rows.append(f"| {dtype} | {changed} of {len(INVARIANCE_PROMPTS)} |")
+    return rows
+
+
 def main() -> None:
     raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
@@ -140,6 +171,8 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batches", default="1,8", help="comma-separated batch sizes")
+    parser.add_argument("--skip-speed", action="store_true", help="skip the tokens/s comparison")
+    parser.add_argument("--skip-invariance", action="store_true", help="skip the alone-vs-batched check")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
 
@@ -160,11 +193,17 @@ def main() -> None:
         for row in load_rows("float32"):
             print(row, flush=True)
         print()
-    print(f"Greedy generation, {args.new_tokens} new tokens, {args.repeats} interleaved repeats:\n")
-    print("| dtype, batch | tokens/s (best) | tokens/s (median) | tokens per CPU-second (best) |")
-    print("|---|---|---|---|")
-    for row in speed_rows([int(b) for b in args.batches.split(",")], args.new_tokens, args.repeats):
-        print(row, flush=True)
+    if not args.skip_speed:
+        print(f"Greedy generation, {args.new_tokens} new tokens, {args.repeats} interleaved repeats:\n")
+        print("| dtype, batch | tokens/s (best) | tokens/s (median) | tokens per CPU-second (best) |")
+        print("|---|---|---|---|")
+        for row in speed_rows([int(b) for b in args.batches.split(",")], args.new_tokens, args.repeats):
+            print(row, flush=True)
+    if not args.skip_invariance:
+        print("\nGreedy answers (48 new tokens) that differ alone vs in batches of 8:\n")
+        print("| dtype | answers that differ |\n|---|---|")
+        for row in invariance_rows(48):
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

@@ -142,9 +142,7 @@ def resolve_dtype(dtype: str, device: str) -> str:
     """
     name = DTYPE_ALIASES.get(dtype.strip().lower())
     if name is None:
-        raise ConfigError(
-            f"dtype={dtype!r} is not one of bfloat16 (bf16), float32 (fp32), float16 (fp16) or auto"
-        )
+        raise ConfigError(f"dtype={dtype!r} is not one of bfloat16 (bf16), float32 (fp32), float16 (fp16) or auto")
     if name != "auto":
         return name
     if device.startswith("cuda"):
@@ -188,8 +186,7 @@ def _locate(target: str, gguf_file: str | None) -> _Source:
         return _Source(str(path), gguf_file, local=True)
     if _looks_like_path(target):
         raise BackendUnavailable(
-            f"model path {target!r} does not exist; "
-            "give an existing folder or .gguf file, or a hub id ORG/NAME"
+            f"model path {target!r} does not exist; give an existing folder or .gguf file, or a hub id ORG/NAME"
         )
     return _Source(target, gguf_file, local=False)
 
@@ -229,13 +226,19 @@ def _load_tokenizer(source: _Source, revision: str | None, local_files_only: boo
     return tokenizer
 
 
-def _load_model(
-    source: _Source, revision: str | None, dtype: str, device: str, local_files_only: bool
-) -> Any:
+def dtype_kwargs(dtype: torch.dtype) -> dict[str, Any]:
+    """``from_pretrained``'s dtype argument: ``dtype`` since transformers 4.56, ``torch_dtype`` before."""
+    from packaging.version import Version
+
+    new = Version(transformers.__version__).release >= (4, 56)
+    return {"dtype" if new else "torch_dtype": dtype}
+
+
+def _load_model(source: _Source, revision: str | None, dtype: str, device: str, local_files_only: bool) -> Any:
     kwargs: dict[str, Any] = {
         "revision": revision,
-        "dtype": TORCH_DTYPES[dtype],
         "local_files_only": local_files_only,
+        **dtype_kwargs(TORCH_DTYPES[dtype]),
     }
     if source.gguf_file:
         kwargs["gguf_file"] = source.gguf_file
@@ -309,6 +312,11 @@ class HFBackend:
         try:
             self.tokenizer: Any = _load_tokenizer(source, revision, local_files_only)
             self.model: Any = _load_model(source, revision, self.dtype, self.device, local_files_only)
+        except ImportError as exc:  # e.g. a .gguf target without the gguf package
+            raise BackendUnavailable(
+                f"loading {target!r} needs a package that is not installed ({exc.name or _first_line(exc)}); "
+                "pip install 'pytest-llmtrust[hf]'"
+            ) from exc
         except (OSError, ValueError, KeyError) as exc:
             raise _load_failure(target, source, exc) from exc
         self._model_id = model_id or self._default_model_id(gguf_file)
@@ -333,9 +341,7 @@ class HFBackend:
         """The exact text the model sees for a prompt (chat template, or a plain ``role: content`` join)."""
         messages = to_messages(prompt)
         if getattr(self.tokenizer, "chat_template", None):
-            return str(
-                self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            )
+            return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
         lines = [f"{m['role']}: {m['content']}" for m in messages]
         return "\n".join([*lines, "assistant:"])
 
@@ -436,9 +442,7 @@ class HFBackend:
         )
         with bar, torch.inference_mode():
             for batch in self._batches(prompts):
-                for item, generation in zip(
-                    batch, self._generate_batch(prompts, batch, config, params), strict=True
-                ):
+                for item, generation in zip(batch, self._generate_batch(prompts, batch, config, params), strict=True):
                     results[item.index] = generation
                 bar.update(len(batch))
         done = [r for r in results if r is not None]

@@ -232,9 +232,14 @@ def _convert(source: Path, out: Path) -> None:
         import torch
         import transformers
 
+        from pytest_llmtrust.backends.hf import dtype_kwargs
+
         tokenizer = transformers.AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
         model = transformers.AutoModelForCausalLM.from_pretrained(
-            source.parent, gguf_file=source.name, dtype=torch.float32, **_dequantizing_config(transformers)
+            source.parent,
+            gguf_file=source.name,
+            **dtype_kwargs(torch.float32),
+            **_dequantizing_config(transformers),
         )
     except ImportError as exc:
         raise BackendUnavailable(
