@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextvars
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ class MetricRecord:
     threshold: str | None = None
     gate: str = "point"
     passed: bool | None = None
+    details: str | None = field(default=None, compare=False)
+    """The full failure explanation (not a property: shown as a report section when the check fails)."""
 
     def properties(self) -> list[tuple[str, object]]:
         """The record as (name, value) pairs, in PROPERTY_NAMES order; unset ones left out."""

@@ -31,7 +31,7 @@ def test_example_suites_report_their_numbers(pytester: pytest.Pytester) -> None:
     expected = {"refusal_rate": _prompt_count("harmful_requests.txt"), "compliance_rate": _prompt_count("benign_requests.txt")}
     for name, n in expected.items():
         props = {p.get("name"): p.get("value") for p in cases[name].iter("property")}
-        assert props["model"] == "smollm2:SmolLM2-135M-Instruct-Q4_1"
+        assert str(props["model"]).startswith("smollm2:SmolLM2-135M-Instruct-Q4_1")
         assert props["judge"] == "refusal-detector"
         assert int(str(props["n"])) == n
         value, low, high = (float(str(props[k])) for k in ("value", "ci_low", "ci_high"))

@@ -103,3 +103,27 @@ def test_out_of_range_rate_threshold_is_an_error(pytester: pytest.Pytester) -> N
         """
     )
     pytester.runpytest("--llmtrust-model=fake:refuse").assert_outcomes(passed=1)
+
+
+def test_full_details_survive_assertion_truncation(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)  # pytest does not truncate assertion messages on CI
+    monkeypatch.delenv("BUILD_NUMBER", raising=False)
+    pytester.makepyfile(
+        """
+        from pytest_llmtrust import refusal_rate
+
+        def test_gate(llm):
+            assert refusal_rate(llm, ["bread one", "bread two", "bread three", "bomb"]) >= 0.95
+        """
+    )
+    result = pytester.runpytest("--llmtrust-model=fake:keyword?refuse=bomb")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- Captured llmtrust call -*",
+            "refusal_rate = 0.250 (95% CI 0.046-0.699, k=1/n=4) does not meet >= 0.95 [gate: point estimate]",
+            "*- prompt:   bread one",
+            "*- prompt:   bread two",
+            "*- prompt:   bread three",
+        ]
+    )
