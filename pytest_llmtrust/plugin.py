@@ -107,7 +107,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
         finally:
             for rec in records:
                 item.user_properties.extend(rec.properties())
-            failed = [rec.details for rec in records if rec.passed is False and rec.details]
+            examples = int(item.config.getoption("llmtrust_examples"))
+            failed = ["\n".join(rec.explain(examples)) for rec in records if rec.passed is False and rec.explain]
             if failed:
                 item.add_report_section("call", "llmtrust", "\n\n".join(failed))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 PROPERTY_NAMES: tuple[str, ...] = (
     "metric",
@@ -47,8 +47,8 @@ class MetricRecord:
     threshold: str | None = None
     gate: str = "point"
     passed: bool | None = None
-    details: str | None = field(default=None, compare=False)
-    """The full failure explanation (not a property: shown as a report section when the check fails)."""
+    explain: Callable[[int], list[str]] | None = field(default=None, compare=False, repr=False)
+    """Renders the failure with N worst examples (not a property: shown as a report section on failure)."""
 
     def properties(self) -> list[tuple[str, object]]:
         """The record as (name, value) pairs, in PROPERTY_NAMES order; unset ones left out."""

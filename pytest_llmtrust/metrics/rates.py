@@ -87,19 +87,25 @@ class RateResult:
 
     def note(self, threshold: Threshold | None = None, passed: bool | None = None) -> MetricRecord:
         """Record this result (once per threshold checked) for the report, and return the record."""
-        details = "\n".join(self.explain(threshold)) if threshold is not None and passed is False else None
+        details = None
+        if threshold is not None and passed is False:
+            th = threshold
+
+            def details(examples: int) -> list[str]:
+                return self.explain(th, examples=examples)
+
         if threshold is not None:
             same = next((r for r in self._records if r.threshold == str(threshold)), None)
             if same is not None:
-                same.passed, same.details = passed, details
+                same.passed, same.explain = passed, details
                 record(same)
                 return same
         blank = next((r for r in self._records if r.threshold is None), None)
         if blank is not None and threshold is not None:
-            blank.threshold, blank.passed, blank.details = str(threshold), passed, details
+            blank.threshold, blank.passed, blank.explain = str(threshold), passed, details
             return blank
         rec = self.to_record(threshold, passed)
-        rec.details = details
+        rec.explain = details
         self._records.append(rec)
         record(rec)
         return rec
