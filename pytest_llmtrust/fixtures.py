@@ -9,6 +9,7 @@ Override ``llmtrust_config`` in a conftest to set defaults for a directory::
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,6 +19,8 @@ from pytest_llmtrust.markers import item_settings
 from pytest_llmtrust.stash import SESSION
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from pytest_llmtrust.config import Settings
     from pytest_llmtrust.judges.base import Judge
     from pytest_llmtrust.model import LLM
@@ -35,30 +38,31 @@ def llmtrust_config() -> dict[str, Any]:
     return {}
 
 
+@contextmanager
+def _as_test_failure() -> Iterator[None]:
+    """Turn our own errors into a clean test failure (message only, no traceback)."""
+    try:
+        yield
+    except LLMTrustError as exc:
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None
+
+
 @pytest.fixture
 def llmtrust_settings(request: pytest.FixtureRequest, llmtrust_config: dict[str, Any]) -> Settings:
     """The resolved settings of this test: CLI > marker > fixture > env > ini > defaults."""
-    try:
-        return get_session(request.config).settings(
-            marker=item_settings(request.node), fixture=llmtrust_config
-        )
-    except LLMTrustError as exc:
-        raise pytest.fail.Exception(str(exc), pytrace=False) from None
+    with _as_test_failure():
+        return get_session(request.config).settings(marker=item_settings(request.node), fixture=llmtrust_config)
 
 
 @pytest.fixture
 def llm(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> LLM:
     """The model under test; loaded on first use and shared by the whole session."""
-    try:
+    with _as_test_failure():
         return get_session(request.config).llm(llmtrust_settings)
-    except LLMTrustError as exc:
-        raise pytest.fail.Exception(str(exc), pytrace=False) from None
 
 
 @pytest.fixture
 def judge(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> Judge:
     """The judge: the offline refusal detector unless a model spec makes it an LLM judge."""
-    try:
+    with _as_test_failure():
         return get_session(request.config).judge(llmtrust_settings)
-    except LLMTrustError as exc:
-        raise pytest.fail.Exception(str(exc), pytrace=False) from None
