@@ -101,6 +101,15 @@ class Backend(Protocol):
         ...
 
 
+@runtime_checkable
+class SupportsChoice(Protocol):
+    """A backend that can score answer options directly (constrained choice)."""
+
+    def choice_logprobs(self, prompts: Sequence[Prompt], labels: Sequence[str]) -> list[list[float]]:
+        """Per prompt, log-probabilities over ``labels`` (e.g. A, B, C) as the next token, renormalised."""
+        ...
+
+
 def to_messages(prompt: Prompt) -> list[Message]:
     """Normalise a prompt into chat messages."""
     if isinstance(prompt, str):

@@ -345,6 +345,12 @@ class HFBackend:
         lines = [f"{m['role']}: {m['content']}" for m in messages]
         return "\n".join([*lines, "assistant:"])
 
+    def choice_logprobs(self, prompts: Sequence[Prompt], labels: Sequence[str]) -> list[list[float]]:
+        """Constrained choice: log-probabilities over option labels from one forward pass per batch."""
+        from pytest_llmtrust.backends.hf_choice import choice_logprobs
+
+        return choice_logprobs(self, prompts, labels)
+
     def encode(self, prompt: Prompt) -> list[int]:
         """Token ids of the rendered prompt (a chat template already carries its special tokens)."""
         text = self.render(prompt)
