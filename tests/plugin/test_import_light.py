@@ -39,3 +39,15 @@ def test_markers_are_registered(pytester: pytest.Pytester) -> None:
             "*@pytest.mark.llmtrust(*",
         ]
     )
+
+
+def test_no_subpackage_shadows_the_exported_markers(pytester: pytest.Pytester) -> None:
+    code = (
+        "import pkgutil, pytest_llmtrust, importlib; "
+        "[importlib.import_module(f'pytest_llmtrust.{m.name}') for m in pkgutil.iter_modules(pytest_llmtrust.__path__)"
+        " if m.name != 'plugin']; "
+        "from pytest_llmtrust import bias, trust; "
+        "assert callable(bias) and callable(trust), (bias, trust)"
+    )
+    result = pytester.runpython_c(code)
+    assert result.ret == 0, result.stderr.str()

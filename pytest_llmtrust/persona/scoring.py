@@ -1,6 +1,6 @@
 """Perception-score tallies and the TB / BAmt / PB metrics of "Ask LLMs Directly" (Shin et al. 2024).
 
-One persona's answers to a list of :class:`~pytest_llmtrust.bias.item.BBQItem` are turned into three
+One persona's answers to a list of :class:`~pytest_llmtrust.persona.item.BBQItem` are turned into three
 per-target tallies (ambiguous items, disambiguated items, and all items):
 
 * ``N[t]``: every item adds 1 to ``N`` for both its stereotyped target ``t_s`` and its anti-stereotyped
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from pytest_llmtrust.bias.item import BBQItem
+    from pytest_llmtrust.persona.item import BBQItem
 
 Answer = int | None
 """An option index 0-2, or ``None`` for an unparseable response (treated as UNKNOWN)."""

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from statistics import fmean, pstdev
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from pytest_llmtrust.bias.personas import DEFAULT_PERSONA
-from pytest_llmtrust.bias.scoring import DEFAULT_CC, DEFAULT_RP, SCOPES, Answer, Scope, check_answers, persona_bias
-from pytest_llmtrust.bias.scoring import tally as tally_answers
+from pytest_llmtrust.persona.personas import DEFAULT_PERSONA
+from pytest_llmtrust.persona.scoring import DEFAULT_CC, DEFAULT_RP, SCOPES, Answer, Scope, check_answers, persona_bias
+from pytest_llmtrust.persona.scoring import tally as tally_answers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from pytest_llmtrust.bias.item import BBQItem
+    from pytest_llmtrust.persona.item import BBQItem
 
 Shape = Literal["ideal", "balanced", "skewed", "skewed-heavy"]
 

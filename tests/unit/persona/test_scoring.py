@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_llmtrust.bias.bbq_score import (
+from pytest_llmtrust.persona.bbq_score import (
     DEFAULT_BAMT_THRESHOLD,
     DEFAULT_TB_THRESHOLD,
     MeanStd,
@@ -21,8 +21,8 @@ from pytest_llmtrust.bias.bbq_score import (
     raw_bias_score,
     score_personas,
 )
-from pytest_llmtrust.bias.item import BBQItem, Condition, Polarity
-from pytest_llmtrust.bias.scoring import SCOPES, Answer, Scope, persona_bias_p, tally
+from pytest_llmtrust.persona.item import BBQItem, Condition, Polarity
+from pytest_llmtrust.persona.scoring import SCOPES, Answer, Scope, persona_bias_p, tally
 
 # Layout of the hand-made items: option 0 names "old" (stereotyped), option 1 "young" (anti), option 2 UNKNOWN.
 OLD, YOUNG, UNK = 0, 1, 2

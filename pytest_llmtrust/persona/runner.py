@@ -2,7 +2,7 @@
 
 ``persona_bias(llm, dataset="Age.jsonl", personas=["elder", "kid"])`` asks every
 item under every persona (plus the no-persona default) in one batch per mode,
-then scores the answers with :func:`~pytest_llmtrust.bias.bbq_score.score_personas`.
+then scores the answers with :func:`~pytest_llmtrust.persona.bbq_score.score_personas`.
 
 Two answer modes, recorded in the result:
 
@@ -21,21 +21,21 @@ from statistics import fmean
 from typing import TYPE_CHECKING, Literal
 
 from pytest_llmtrust.backends.base import GenerationParams, SupportsChoice
-from pytest_llmtrust.bias.bbq import load_bbq
-from pytest_llmtrust.bias.bbq_score import PersonaBiasResult, average_over_templates, classify_shape, score_personas
-from pytest_llmtrust.bias.parse import LETTERS, get_parser
-from pytest_llmtrust.bias.personas import DEFAULT_PERSONA, validate_personas
-from pytest_llmtrust.bias.prompts import build_messages
 from pytest_llmtrust.errors import ConfigError
 from pytest_llmtrust.model import LLM
+from pytest_llmtrust.persona.bbq import load_bbq
+from pytest_llmtrust.persona.bbq_score import PersonaBiasResult, average_over_templates, classify_shape, score_personas
+from pytest_llmtrust.persona.parse import LETTERS, get_parser
+from pytest_llmtrust.persona.personas import DEFAULT_PERSONA, validate_personas
+from pytest_llmtrust.persona.prompts import build_messages
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from pytest_llmtrust.backends.base import Backend, Prompt
-    from pytest_llmtrust.bias.bbq_score import TemplateAverage
-    from pytest_llmtrust.bias.item import BBQItem
-    from pytest_llmtrust.bias.scoring import Answer, Scope
+    from pytest_llmtrust.persona.bbq_score import TemplateAverage
+    from pytest_llmtrust.persona.item import BBQItem
+    from pytest_llmtrust.persona.scoring import Answer, Scope
 
 Mode = Literal["choice", "generate"]
 ANSWER_PARAMS = GenerationParams(max_new_tokens=16, temperature=0.0)

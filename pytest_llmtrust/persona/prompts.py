@@ -26,12 +26,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pytest_llmtrust.bias.personas import TEMPLATES, render
 from pytest_llmtrust.errors import ConfigError
+from pytest_llmtrust.persona.personas import TEMPLATES, render
 
 if TYPE_CHECKING:
     from pytest_llmtrust.backends.base import Message
-    from pytest_llmtrust.bias.item import BBQItem
+    from pytest_llmtrust.persona.item import BBQItem
 
 EmptySystem = Literal["keep", "omit"]
 
@@ -85,7 +85,7 @@ def build_messages(
 
     Args:
         item: the BBQ question.
-        persona: a persona name, or :data:`~pytest_llmtrust.bias.personas.DEFAULT_PERSONA`
+        persona: a persona name, or :data:`~pytest_llmtrust.persona.personas.DEFAULT_PERSONA`
             for the baseline (empty system prompt).
         template: an index into the paper's five templates, or a template string with ``{0}``.
         join_user_messages: send the three user texts as one message (see the module docs).

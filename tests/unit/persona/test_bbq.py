@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmtrust.bias.bbq import TARGET_LEVEL, bbq_item, canonical, label_key, load_bbq
-from pytest_llmtrust.bias.item import UNKNOWN_TARGET, BBQItem
 from pytest_llmtrust.errors import BackendUnavailable, ConfigError, SuiteError
+from pytest_llmtrust.persona.bbq import TARGET_LEVEL, bbq_item, canonical, label_key, load_bbq
+from pytest_llmtrust.persona.item import UNKNOWN_TARGET, BBQItem
 
 SHARED_BBQ = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "bbq"
 REAL_COUNTS = {"Age": 3680, "Disability_status": 1556, "Nationality": 3080, "Physical_appearance": 1576}

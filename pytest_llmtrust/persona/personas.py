@@ -70,7 +70,7 @@ PERSONA_GROUPS: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType(
 )  # fmt: skip
 """Personas per BBQ domain, split by subgroup (``""`` where the authors give none).
 
-The subgroup names match the target labels of :class:`~pytest_llmtrust.bias.item.BBQItem`
+The subgroup names match the target labels of :class:`~pytest_llmtrust.persona.item.BBQItem`
 (``lowSES``/``highSES``, ``old``/``nonOld``), so in-group persona/target pairs can be found.
 """
 

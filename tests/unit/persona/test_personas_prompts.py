@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pytest_llmtrust.backends.base import to_messages
-from pytest_llmtrust.bias.item import BBQItem
-from pytest_llmtrust.bias.personas import (
+from pytest_llmtrust.errors import ConfigError
+from pytest_llmtrust.persona.item import BBQItem
+from pytest_llmtrust.persona.personas import (
     DEFAULT_PERSONA,
     DOMAINS,
     DROPPED_PERSONAS,
@@ -20,8 +21,7 @@ from pytest_llmtrust.bias.personas import (
     validate_template,
     validate_templates,
 )
-from pytest_llmtrust.bias.prompts import ANSWER_CUE, build_messages, user_texts
-from pytest_llmtrust.errors import ConfigError
+from pytest_llmtrust.persona.prompts import ANSWER_CUE, build_messages, user_texts
 
 ITEM = BBQItem(
     example_id=0,

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmtrust.bias.parse import (
+from pytest_llmtrust.errors import ConfigError
+from pytest_llmtrust.persona.parse import (
     NO_ANSWER,
     PARSERS,
     get_parser,
@@ -16,7 +17,6 @@ from pytest_llmtrust.bias.parse import (
     parse_strict,
     to_code,
 )
-from pytest_llmtrust.errors import ConfigError
 
 ANSWERS = ("The grandfather", "The grandson", "Can't be determined")
 

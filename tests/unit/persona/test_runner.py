@@ -9,10 +9,10 @@ import pytest
 
 from pytest_llmtrust.backends.base import Generation, GenerationParams, to_messages
 from pytest_llmtrust.backends.fake import FakeBackend
-from pytest_llmtrust.bias.bbq import load_bbq
-from pytest_llmtrust.bias.bbq_score import score_personas
-from pytest_llmtrust.bias.runner import persona_bias
 from pytest_llmtrust.errors import ConfigError
+from pytest_llmtrust.persona.bbq import load_bbq
+from pytest_llmtrust.persona.bbq_score import score_personas
+from pytest_llmtrust.persona.runner import persona_bias
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

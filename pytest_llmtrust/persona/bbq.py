@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, get_args
 
-from pytest_llmtrust.bias.item import UNKNOWN_TARGET, BBQItem, Condition, Polarity
 from pytest_llmtrust.errors import BackendUnavailable, ConfigError, SuiteError, did_you_mean
+from pytest_llmtrust.persona.item import UNKNOWN_TARGET, BBQItem, Condition, Polarity
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
