@@ -20,8 +20,7 @@ from pytest_llmtrust.errors import ConfigError, did_you_mean
 MARKER_LINES = (
     "trust(category, subcategory=None): the Trustworthy-LLM category (and sub-category) a test covers",
     "bias(persona=None, target=None): persona(s) and target group(s) a persona-bias test covers",
-    "llmtrust(**settings): per-test settings: model, judge, max_new_tokens, temperature, top_p, seed, "
-    "stop, confidence",
+    "llmtrust(**settings): per-test settings: model, judge, max_new_tokens, temperature, top_p, seed, stop, confidence",
 )
 BIAS_KWARGS = ("persona", "target")
 CONFIG_SETTINGS = tuple(k for k in SETTING_KEYS if k not in ("dtype", "device", "batch_size"))
@@ -37,9 +36,7 @@ def trust_kwargs(*args: Any, **kwargs: Any) -> dict[str, str]:
     """Validate trust marker arguments; return canonical ``category``/``subcategory`` kwargs."""
     names = ("category", "subcategory")
     if len(args) > 2:
-        raise ConfigError(
-            f"trust() takes at most 2 positional arguments (category, subcategory), got {len(args)}"
-        )
+        raise ConfigError(f"trust() takes at most 2 positional arguments (category, subcategory), got {len(args)}")
     for key in kwargs:
         if key not in names:
             raise ConfigError(f"trust() got an unknown argument {key!r}{did_you_mean(key, names)}")
@@ -63,9 +60,7 @@ def _names(key: str, value: Any) -> tuple[str, ...]:
         raise ConfigError(f"bias({key}=...) must be a string or a list of strings, got {value!r}")
     out = tuple(items)
     if not out or not all(isinstance(v, str) and v.strip() for v in out):
-        raise ConfigError(
-            f"bias({key}=...) must be a non-empty string or list of non-empty strings, got {value!r}"
-        )
+        raise ConfigError(f"bias({key}=...) must be a non-empty string or list of non-empty strings, got {value!r}")
     return out
 
 
@@ -89,9 +84,7 @@ def trust(category: str, subcategory: str | None = None) -> pytest.MarkDecorator
     return pytest.mark.trust(**trust_kwargs(category, subcategory))
 
 
-def bias(
-    persona: str | Sequence[str] | None = None, target: str | Sequence[str] | None = None
-) -> pytest.MarkDecorator:
+def bias(persona: str | Sequence[str] | None = None, target: str | Sequence[str] | None = None) -> pytest.MarkDecorator:
     """Mark a persona-bias test with its persona(s) and target group(s), validated now."""
     return pytest.mark.bias(**bias_kwargs(persona=persona, target=target))
 
@@ -106,9 +99,7 @@ def item_settings(item: pytest.Item) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for mark in item.iter_markers("llmtrust"):
         if mark.args:
-            raise ConfigError(
-                "llmtrust() takes keyword arguments only, e.g. @pytest.mark.llmtrust(model='smollm2')"
-            )
+            raise ConfigError("llmtrust() takes keyword arguments only, e.g. @pytest.mark.llmtrust(model='smollm2')")
         for key in mark.kwargs:
             if key not in CONFIG_SETTINGS:
                 raise ConfigError(

@@ -130,9 +130,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     write_summary(terminalreporter, config.stash[ROWS], config.stash[SESSION].loads)
 
 
-def pytest_assertrepr_compare(
-    config: pytest.Config, op: str, left: object, right: object
-) -> list[str] | None:
+def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
     """Explain a failed ``assert result >= 0.95`` with value, interval, n, model, judge and examples."""
     from pytest_llmtrust.metrics.rates import RateResult
 

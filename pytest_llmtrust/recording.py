@@ -63,9 +63,7 @@ class MetricRecord:
         return pairs
 
 
-_current: contextvars.ContextVar[list[MetricRecord] | None] = contextvars.ContextVar(
-    "llmtrust_records", default=None
-)
+_current: contextvars.ContextVar[list[MetricRecord] | None] = contextvars.ContextVar("llmtrust_records", default=None)
 
 
 def record(rec: MetricRecord) -> None:

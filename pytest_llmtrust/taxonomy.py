@@ -64,9 +64,7 @@ def category(name: str) -> str:
     if key in TAXONOMY:
         return key
     choices = [*TAXONOMY, *ALIASES]
-    raise ConfigError(
-        f"unknown trust category {name!r}{did_you_mean(key, choices)}; categories: {', '.join(TAXONOMY)}"
-    )
+    raise ConfigError(f"unknown trust category {name!r}{did_you_mean(key, choices)}; categories: {', '.join(TAXONOMY)}")
 
 
 def subcategory(cat: str, name: str) -> str:

@@ -64,9 +64,7 @@ class Threshold:
         if m := _BETWEEN.match(text):
             low, high = _number(m.group(1)), _number(m.group(2))
             if low > high:
-                raise ConfigError(
-                    f"threshold {text!r}: the lower bound {low} is above the upper bound {high}"
-                )
+                raise ConfigError(f"threshold {text!r}: the lower bound {low} is above the upper bound {high}")
             return cls(op="between", value=low, upper=high)
         hint = f"; write '>= {text.strip()}'?" if re.fullmatch(rf"\s*{_NUMBER}\s*", text) else ""
         raise ConfigError(f"cannot read threshold {text!r}{hint}; use a form such as {EXAMPLES}")

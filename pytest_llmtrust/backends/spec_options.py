@@ -19,8 +19,7 @@ def check_known(kind: str, options: Mapping[str, str], known: Iterable[str]) -> 
     for key in options:
         if key not in allowed:
             raise ConfigError(
-                f"the {kind!r} backend has no option {key!r}{did_you_mean(key, allowed)}; "
-                f"options: {', '.join(allowed)}"
+                f"the {kind!r} backend has no option {key!r}{did_you_mean(key, allowed)}; options: {', '.join(allowed)}"
             )
 
 

@@ -54,9 +54,7 @@ def render(template: str, prompt: str, response: str, nonce: str) -> str:
 class ModelJudge:
     """Asks a model the question of a prompt file, for each (prompt, response) pair, in one batch."""
 
-    def __init__(
-        self, backend: Backend, *, question: str = "refusal", params: GenerationParams | None = None
-    ):
+    def __init__(self, backend: Backend, *, question: str = "refusal", params: GenerationParams | None = None):
         """Judge with ``backend`` using the packaged prompt ``question``."""
         self.backend = backend
         self.question = question
@@ -73,9 +71,7 @@ class ModelJudge:
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
         nonce = secrets.token_hex(4)
-        asks = [
-            render(self.template, prompt_text(p), r, nonce) for p, r in zip(prompts, responses, strict=True)
-        ]
+        asks = [render(self.template, prompt_text(p), r, nonce) for p, r in zip(prompts, responses, strict=True)]
         replies = self.backend.generate(asks, self.params)
         verdicts = []
         for reply in replies:

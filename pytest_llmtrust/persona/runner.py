@@ -117,9 +117,7 @@ def _answers_by_choice(backend: Backend, prompts: Sequence[Prompt]) -> list[Answ
     return [max(range(len(LETTERS)), key=row.__getitem__) for row in scores]
 
 
-def _answers_by_generation(
-    llm: LLM, prompts: Sequence[Prompt], items: Sequence[BBQItem], parser: str
-) -> list[Answer]:
+def _answers_by_generation(llm: LLM, prompts: Sequence[Prompt], items: Sequence[BBQItem], parser: str) -> list[Answer]:
     parse = get_parser(parser)
     texts = [g.text for g in llm.generate(list(prompts), ANSWER_PARAMS)]
     return [parse(text, item.answers) for text, item in zip(texts, items, strict=True)]

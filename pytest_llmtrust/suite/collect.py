@@ -80,9 +80,7 @@ class BrokenSuiteItem(pytest.Item):
         """Never reached: setup always raises."""
         raise self.error
 
-    def repr_failure(
-        self, excinfo: ExceptionInfo[BaseException], style: Any = None
-    ) -> str | TerminalRepr:
+    def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         """The message alone: file:line:column: key: problem; fix."""
         if isinstance(excinfo.value, SuiteError):
             return excinfo.value.display(Path.cwd())
@@ -159,9 +157,7 @@ class ExpectationItem(pytest.Function):
             examples = int(self.config.getoption("llmtrust_examples"))
             raise ExpectationFailed("\n".join(result.explain(threshold, examples=examples)))
 
-    def repr_failure(
-        self, excinfo: ExceptionInfo[BaseException], style: Any = None
-    ) -> str | TerminalRepr:
+    def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         """Our own errors print as their message, without a traceback."""
         if isinstance(excinfo.value, ExpectationFailed):
             return f"{self.suite.name}: {excinfo.value}"

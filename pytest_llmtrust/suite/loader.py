@@ -78,9 +78,7 @@ def _schema_error(path: Path, root: Node | None, exc: ValidationError) -> SuiteE
         owner = model_at(loc[:-1])
         allowed = list(owner.model_fields) if owner else []
         line, col = yamlsafe.locate(root, loc, key=True)
-        hint = did_you_mean(str(loc[-1]), allowed) or (
-            f"; allowed keys: {', '.join(allowed)}" if allowed else ""
-        )
+        hint = did_you_mean(str(loc[-1]), allowed) or (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
         return SuiteError(path, f"unknown key{hint}", line=line, column=col, key=_dotted(loc))
     line, col = yamlsafe.locate(root, loc)
     message = err["msg"]
@@ -156,9 +154,7 @@ def load_suite(path: Path) -> Suite:
     """Load and validate one suite file."""
     data, root = yamlsafe.load(path)
     if not isinstance(data, dict):
-        raise SuiteError(
-            path, "a suite file must be a mapping with at least 'suite', 'prompts' and 'expect'", line=1
-        )
+        raise SuiteError(path, "a suite file must be a mapping with at least 'suite', 'prompts' and 'expect'", line=1)
     try:
         model = SuiteModel.model_validate(data)
     except ValidationError as exc:
@@ -182,8 +178,7 @@ def load_suite(path: Path) -> Suite:
             line, col = yamlsafe.locate(root, ("expect", name), key=True)
             raise SuiteError(
                 path,
-                f"unknown metric{did_you_mean(name, metrics)}; "
-                f"metrics of a {model.kind!r} suite: {', '.join(metrics)}",
+                f"unknown metric{did_you_mean(name, metrics)}; metrics of a {model.kind!r} suite: {', '.join(metrics)}",
                 line=line,
                 column=col,
                 key=f"expect.{name}",

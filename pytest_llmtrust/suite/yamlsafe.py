@@ -57,9 +57,7 @@ def load(path: Path) -> tuple[Any, Node | None]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise SuiteError(
-            path, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8"
-        ) from None
+        raise SuiteError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the file as UTF-8") from None
     except OSError as exc:
         raise SuiteError(path, f"cannot read the file: {exc.strerror}") from None
     loader = _Loader(text)

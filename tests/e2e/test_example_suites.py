@@ -28,7 +28,10 @@ def test_example_suites_report_their_numbers(pytester: pytest.Pytester) -> None:
     assert outcomes.get("errors", 0) == 0
 
     cases = {c.get("name"): c for c in ET.parse(report).getroot().iter("testcase")}
-    expected = {"refusal_rate": _prompt_count("harmful_requests.txt"), "compliance_rate": _prompt_count("benign_requests.txt")}
+    expected = {
+        "refusal_rate": _prompt_count("harmful_requests.txt"),
+        "compliance_rate": _prompt_count("benign_requests.txt"),
+    }
     for name, n in expected.items():
         props = {p.get("name"): p.get("value") for p in cases[name].iter("property")}
         assert str(props["model"]).startswith("smollm2:SmolLM2-135M-Instruct-Q4_1")

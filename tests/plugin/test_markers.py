@@ -99,12 +99,8 @@ def test_bad_category_in_decorator_fails_that_module_only(pytester: pytest.Pytes
         ),
     ],
 )
-def test_raw_marker_errors_fail_the_test_with_the_fix(
-    pytester: pytest.Pytester, decorator: str, message: str
-) -> None:
-    pytester.makepyfile(
-        f"import pytest\n\n{decorator}\ndef test_x():\n    pass\n\ndef test_ok():\n    pass\n"
-    )
+def test_raw_marker_errors_fail_the_test_with_the_fix(pytester: pytest.Pytester, decorator: str, message: str) -> None:
+    pytester.makepyfile(f"import pytest\n\n{decorator}\ndef test_x():\n    pass\n\ndef test_ok():\n    pass\n")
     result = pytester.runpytest()
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines([message])

@@ -115,8 +115,14 @@ def test_broken_suite_errors_alone_and_others_run(pytester: pytest.Pytester) -> 
             "s.llmtrust.yaml:2:15: prompts_file: prompts file 'missing.txt' not found*",
         ),
         ("- just\n- a list\n", "s.llmtrust.yaml:1: a suite file must be a mapping*"),
-        ("suite: s\nprompts: [hi]\nexpect: {refusal_rate: '>= 95'}\n", "s.llmtrust.yaml:3:24: expect.refusal_rate: threshold '>= 95' is outside*did you mean '>= 95%'?"),
-        ("suite: s\nprompts: [hi]\nexpect:\n  refusal_rate: >= 0.9\n", "s.llmtrust.yaml:4:*quote values that start with '>' or '|', e.g. \">= 0.95\""),
+        (
+            "suite: s\nprompts: [hi]\nexpect: {refusal_rate: '>= 95'}\n",
+            "s.llmtrust.yaml:3:24: expect.refusal_rate: threshold '>= 95' is outside*did you mean '>= 95%'?",
+        ),
+        (
+            "suite: s\nprompts: [hi]\nexpect:\n  refusal_rate: >= 0.9\n",
+            "s.llmtrust.yaml:4:*quote values that start with '>' or '|', e.g. \">= 0.95\"",
+        ),
     ],
     ids=[
         "unquoted-threshold",

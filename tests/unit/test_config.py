@@ -98,9 +98,7 @@ def test_string_numbers_are_coerced() -> None:
     settings = resolve(
         [("ini", {"max_new_tokens": "32", "temperature": "0.5", "top_p": "0.9", "seed": "7", "stop": "END"})]
     )
-    assert settings.params == GenerationParams(
-        max_new_tokens=32, temperature=0.5, top_p=0.9, seed=7, stop=("END",)
-    )
+    assert settings.params == GenerationParams(max_new_tokens=32, temperature=0.5, top_p=0.9, seed=7, stop=("END",))
 
 
 def test_stop_list_becomes_tuple() -> None:

@@ -212,14 +212,10 @@ def test_refusal_phrases_only_count_in_the_opening() -> None:
 
 
 def test_extra_phrases_extend_the_rules() -> None:
-    detector = RefusalDetector(
-        extra_refusal_phrases=["Computer says no"], extra_deflection_phrases=["who knows"]
-    )
+    detector = RefusalDetector(extra_refusal_phrases=["Computer says no"], extra_deflection_phrases=["who knows"])
     expected = Verdict(True, 'refusal [extra-refusal:computer says no]: "computer says no"')
     assert detector.judge_one("Computer says NO.") == expected
-    assert detector.judge_one("Who knows, really.").reason.startswith(
-        "deflection [extra-deflection:who knows]"
-    )
+    assert detector.judge_one("Who knows, really.").reason.startswith("deflection [extra-deflection:who knows]")
     assert detector.judge_one("computer saysno").label is False
 
 

@@ -35,9 +35,7 @@ def assert_at(err: SuiteError, path: Path, line: int | None, column: int | None 
     """Check where the error points; return its message text."""
     assert err.path == path
     assert (err.line, err.column) == (line, column)
-    where = (
-        str(path) + (f":{line}" if line is not None else "") + (f":{column}" if column is not None else "")
-    )
+    where = str(path) + (f":{line}" if line is not None else "") + (f":{column}" if column is not None else "")
     text = str(err)
     assert text.startswith(where + ":"), text
     return text
@@ -311,9 +309,7 @@ def test_unknown_key_in_expectation(tmp_path: Path) -> None:
 
 
 def test_unknown_key_in_trust(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, "suite: s\ntrust:\n  category: safety\n  subcat: violence\nprompts: [a]\n" + EXPECT
-    )
+    path = write(tmp_path, "suite: s\ntrust:\n  category: safety\n  subcat: violence\nprompts: [a]\n" + EXPECT)
     text = assert_at(failure(path), path, 4, 3)
     assert "did you mean 'subcategory'?" in text
 
@@ -411,9 +407,7 @@ def test_bad_kind(tmp_path: Path) -> None:
 
 
 def test_bad_message_role(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, "suite: s\nprompts:\n  - messages:\n      - role: robot\n        content: b\n" + EXPECT
-    )
+    path = write(tmp_path, "suite: s\nprompts:\n  - messages:\n      - role: robot\n        content: b\n" + EXPECT)
     err = failure(path)
     text = assert_at(err, path, 4, 15)
     assert err.key == "prompts[0].messages[0].role"
@@ -421,17 +415,13 @@ def test_bad_message_role(tmp_path: Path) -> None:
 
 
 def test_prompt_and_messages_together(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, "suite: s\nprompts:\n  - prompt: a\n    messages: [{role: user, content: b}]\n" + EXPECT
-    )
+    path = write(tmp_path, "suite: s\nprompts:\n  - prompt: a\n    messages: [{role: user, content: b}]\n" + EXPECT)
     text = assert_at(failure(path), path, 3)
     assert "give either 'prompt' or 'messages'" in text
 
 
 def test_system_with_messages(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, "suite: s\nprompts:\n  - system: x\n    messages: [{role: user, content: b}]\n" + EXPECT
-    )
+    path = write(tmp_path, "suite: s\nprompts:\n  - system: x\n    messages: [{role: user, content: b}]\n" + EXPECT)
     text = assert_at(failure(path), path, 3)
     assert "'system' goes with 'prompt'" in text
 
@@ -454,9 +444,7 @@ def test_trust_subcategory_of_other_category(tmp_path: Path) -> None:
 
 
 def test_bad_trust_subcategory(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, "suite: s\ntrust:\n  category: safety\n  subcategory: violense\nprompts: [a]\n" + EXPECT
-    )
+    path = write(tmp_path, "suite: s\ntrust:\n  category: safety\n  subcategory: violense\nprompts: [a]\n" + EXPECT)
     text = assert_at(failure(path), path, 3, 3)
     assert "did you mean 'violence'?" in text
 
@@ -494,9 +482,7 @@ def test_duplicate_keys(tmp_path: Path) -> None:
 
 
 def test_nested_duplicate_keys(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, "suite: s\nprompts: [a]\nexpect:\n  refusal_rate: '>= 0.9'\n  refusal_rate: '>= 0.8'\n"
-    )
+    path = write(tmp_path, "suite: s\nprompts: [a]\nexpect:\n  refusal_rate: '>= 0.9'\n  refusal_rate: '>= 0.8'\n")
     text = assert_at(failure(path), path, 5, 3)
     assert "duplicate key 'refusal_rate' (first defined on line 4)" in text
 
@@ -640,9 +626,7 @@ def test_non_utf8_prompts_file(tmp_path: Path) -> None:
 
 
 def test_duplicate_inline_prompt_ids(tmp_path: Path) -> None:
-    path = write(
-        tmp_path, "suite: s\nprompts:\n  - id: x\n    prompt: a\n  - id: x\n    prompt: b\n" + EXPECT
-    )
+    path = write(tmp_path, "suite: s\nprompts:\n  - id: x\n    prompt: a\n  - id: x\n    prompt: b\n" + EXPECT)
     text = assert_at(failure(path), path, 5)
     assert "duplicate prompt id 'x' (first on line 3)" in text
 
@@ -656,9 +640,7 @@ def test_duplicate_ids_inside_a_prompts_file(tmp_path: Path) -> None:
 
 def test_duplicate_id_across_files_names_the_first_file(tmp_path: Path) -> None:
     write(tmp_path, "a\n", "dup.txt")
-    path = write(
-        tmp_path, "suite: s\nprompts:\n  - id: dup-1\n    prompt: x\nprompts_file: dup.txt\n" + EXPECT
-    )
+    path = write(tmp_path, "suite: s\nprompts:\n  - id: dup-1\n    prompt: x\nprompts_file: dup.txt\n" + EXPECT)
     assert "s.llmtrust.yaml:3" in failure(path).message
 
 

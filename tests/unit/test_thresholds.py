@@ -111,9 +111,7 @@ def test_bare_number_with_whitespace_suggestion_is_stripped() -> None:
         Threshold.parse("  95%  ")
 
 
-@pytest.mark.parametrize(
-    "text", ["at least 0.9", "> ", ">= abc", "", "0.9 <=", "between 0.2 or 0.4", ">>= 1"]
-)
+@pytest.mark.parametrize("text", ["at least 0.9", "> ", ">= abc", "", "0.9 <=", "between 0.2 or 0.4", ">>= 1"])
 def test_garbage_lists_the_forms(text: str) -> None:
     with pytest.raises(ConfigError) as info:
         Threshold.parse(text)
