@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_llmtrust import taxonomy
-from pytest_llmtrust.config import SETTING_KEYS, check_keys
+from pytest_llmtrust.config import SETTING_KEYS
 from pytest_llmtrust.errors import ConfigError, did_you_mean
 
 MARKER_LINES = (
@@ -108,7 +108,6 @@ def item_settings(item: pytest.Item) -> dict[str, Any]:
                 )
         for key, value in mark.kwargs.items():
             merged.setdefault(key, value)
-    check_keys(merged, "llmtrust marker")
     return merged
 
 

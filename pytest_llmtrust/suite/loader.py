@@ -13,7 +13,7 @@ from pytest_llmtrust.backends.registry import parse_spec
 from pytest_llmtrust.errors import ConfigError, SuiteError, did_you_mean
 from pytest_llmtrust.judges.registry import DETECTOR_NAMES
 from pytest_llmtrust.suite import prompt_files, yamlsafe
-from pytest_llmtrust.suite.schema import SUITE_KINDS, SuiteModel, model_at
+from pytest_llmtrust.suite.schema import RATE_KINDS, SUITE_KINDS, SuiteModel, model_at
 from pytest_llmtrust.thresholds import Threshold
 
 if TYPE_CHECKING:
@@ -183,7 +183,9 @@ def load_suite(path: Path) -> Suite:
                 column=col,
                 key=f"expect.{name}",
             )
-        threshold = _check(path, root, ("expect", name), lambda t=exp.threshold: Threshold.parse(t).for_rate())
+        threshold = _check(path, root, ("expect", name), lambda t=exp.threshold: Threshold.parse(t))
+        if model.kind in RATE_KINDS:
+            threshold = _check(path, root, ("expect", name), threshold.for_rate)
         line, _ = yamlsafe.locate(root, ("expect", name), key=True)
         expectations.append(Expectation(name, threshold, exp.confidence, line or 0))
     settings: dict[str, Any] = {"model": model.model, "judge": model.judge, "confidence": model.confidence}

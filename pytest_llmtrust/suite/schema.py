@@ -11,6 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
+RATE_KINDS = frozenset({"prompts"})
+"""Kinds whose metrics are all rates in [0, 1] (their thresholds are range-checked)."""
+
 SUITE_KINDS: dict[str, dict[str, bool]] = {
     "prompts": {"refusal_rate": True, "compliance_rate": False},
 }
