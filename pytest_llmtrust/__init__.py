@@ -2,7 +2,7 @@
 
 Public API (importing it never imports torch)::
 
-    from pytest_llmtrust import trust, bias, refusal_rate, compliance_rate
+    from pytest_llmtrust import trust, bias, refusal_rate, compliance_rate, persona_bias, load_bbq
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from pytest_llmtrust.judges.base import Judge, Verdict
 from pytest_llmtrust.markers import bias, trust
 from pytest_llmtrust.metrics.rates import ExpectationFailed, RateResult, compliance_rate, refusal_rate
 from pytest_llmtrust.model import LLM
+from pytest_llmtrust.persona.bbq import load_bbq
+from pytest_llmtrust.persona.runner import PersonaBiasReport, persona_bias
 from pytest_llmtrust.stats import wilson_interval
 from pytest_llmtrust.thresholds import Threshold
 
@@ -39,6 +41,7 @@ __all__ = [
     "Judge",
     "LLMTrustError",
     "Message",
+    "PersonaBiasReport",
     "Prompt",
     "RateResult",
     "SuiteError",
@@ -48,6 +51,8 @@ __all__ = [
     "bias",
     "compliance_rate",
     "load_backend",
+    "load_bbq",
+    "persona_bias",
     "refusal_rate",
     "trust",
     "wilson_interval",

@@ -1,4 +1,4 @@
-"""Fixtures: ``llm``, ``judge``, ``llmtrust_config`` and ``llmtrust_settings``.
+"""Fixtures: ``llm``, ``judge``, ``persona_bias``, ``llmtrust_config`` and ``llmtrust_settings``.
 
 Override ``llmtrust_config`` in a conftest to set defaults for a directory::
 
@@ -10,12 +10,13 @@ Override ``llmtrust_config`` in a conftest to set defaults for a directory::
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmtrust.errors import LLMTrustError
-from pytest_llmtrust.markers import item_settings
+from pytest_llmtrust.errors import ConfigError, LLMTrustError
+from pytest_llmtrust.markers import bias_kwargs, item_settings
 from pytest_llmtrust.stash import SESSION
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from pytest_llmtrust.config import Settings
     from pytest_llmtrust.judges.base import Judge
     from pytest_llmtrust.model import LLM
+    from pytest_llmtrust.persona.runner import PersonaBiasReport
     from pytest_llmtrust.session import LLMTrustSession
 
 
@@ -66,3 +68,64 @@ def judge(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> Judge:
     """The judge: the offline refusal detector unless a model spec makes it an LLM judge."""
     with _as_test_failure():
         return get_session(request.config).judge(llmtrust_settings)
+
+
+class PersonaBiasRun:
+    """The ``persona_bias`` fixture: :func:`~pytest_llmtrust.persona.runner.persona_bias` bound to one test.
+
+    Call it as ``persona_bias(llm=None, *, dataset, personas=None, **options)``.
+
+    Defaults come from the test: the model is the ``llm`` fixture's, the personas are those of
+    the test's ``@bias(persona=...)`` marker, and a relative ``dataset`` path is looked up next
+    to the test file first. The targets of ``@bias(target=...)`` must occur in the data. The
+    report's JSON and TB heatmap are written to the results folder (``--llmtrust-results``).
+    """
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        """Bind to the requesting test."""
+        self.request = request
+        self.calls = 0
+
+    def _marker(self, key: str) -> tuple[str, ...]:
+        for mark in self.request.node.iter_markers("bias"):
+            value = bias_kwargs(*mark.args, **mark.kwargs).get(key)
+            if value is not None:
+                return (value,) if isinstance(value, str) else tuple(value)
+        return ()
+
+    def _dataset(self, dataset: Any) -> Any:
+        if isinstance(dataset, (str, Path)) and not str(dataset).startswith("hf:"):
+            beside = Path(self.request.path).parent / dataset
+            if not Path(dataset).is_absolute() and beside.exists():
+                return beside
+        return dataset
+
+    def __call__(self, llm: Any = None, *, dataset: Any, personas: Any = None, **options: Any) -> PersonaBiasReport:
+        """Run the measurement (see :func:`pytest_llmtrust.persona.runner.persona_bias`)."""
+        __tracebackhide__ = True
+        from pytest_llmtrust.persona.runner import persona_bias
+        from pytest_llmtrust.results import save_persona_results
+
+        chosen = list(personas) if personas is not None else list(self._marker("persona"))
+        if not chosen:
+            raise ConfigError("persona_bias() needs personas=[...] or a @bias(persona=...) marker on the test")
+        model = llm if llm is not None else self.request.getfixturevalue("llm")
+        with _as_test_failure():
+            report = persona_bias(model, dataset=self._dataset(dataset), personas=chosen, **options)
+            targets = set(report.result().tb_by_persona_target[report.result().default])
+            missing = [t for t in self._marker("target") if t not in targets]
+            if missing:
+                raise ConfigError(
+                    f"@bias(target=...) names {', '.join(map(repr, missing))}, which the data does not have; "
+                    f"targets: {', '.join(sorted(targets))}"
+                )
+        self.calls += 1
+        stem = self.request.node.nodeid + (f"-{self.calls}" if self.calls > 1 else "")
+        save_persona_results(self.request.node, report, stem)
+        return report
+
+
+@pytest.fixture
+def persona_bias(request: pytest.FixtureRequest) -> PersonaBiasRun:
+    """Measure persona bias in a test; call it as ``persona_bias(dataset="Age.jsonl", personas=["kid"])``."""
+    return PersonaBiasRun(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,12 +95,39 @@ def add_to(parser: pytest.Parser) -> None:
         help="Run only tests of this trust category or sub-category (repeatable), e.g. safety/violence",
     )
     group.addoption(
+        "--llmtrust-results",
+        dest="llmtrust_results",
+        default=None,
+        metavar="DIR",
+        help="Folder for result files (persona-bias JSON and heatmaps); 'off' writes none (default: llmtrust-results)",
+    )
+    parser.addini("llmtrust_results", "Folder for result files, relative to the rootdir (ini)", default=None)
+    group.addoption(
         "--llmtrust-examples",
         dest="llmtrust_examples",
         type=_int,
         default=3,
         help="Worst examples shown in a failure message (default: 3)",
     )
+
+
+DEFAULT_RESULTS_DIR = "llmtrust-results"
+_OFF = ("off", "none", "no", "false", "0")
+
+
+def results_dir(config: pytest.Config) -> Path | None:
+    """Where result files go; None when set to ``off``.
+
+    ``--llmtrust-results`` is relative to the working directory, the ini key to the rootdir;
+    the default is ``llmtrust-results`` in the rootdir.
+    """
+    cli = config.getoption("llmtrust_results")
+    raw = cli if cli is not None else config.getini("llmtrust_results") or None
+    if raw is not None and str(raw).strip().lower() in _OFF:
+        return None
+    if cli is not None:
+        return Path(cli).resolve()
+    return config.rootpath / (str(raw).strip() if raw else DEFAULT_RESULTS_DIR)
 
 
 def cli_layer(config: pytest.Config) -> dict[str, Any]:

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 PROPERTY_NAMES: tuple[str, ...] = (
     "metric",
     "value",
+    "scope",
+    "mode",
     "ci_low",
     "ci_high",
     "n",
@@ -33,17 +35,23 @@ PROPERTY_NAMES: tuple[str, ...] = (
 
 @dataclass
 class MetricRecord:
-    """One measured metric, and the threshold it was checked against (if any)."""
+    """One measured metric, and the threshold it was checked against (if any).
+
+    Rates fill ``ci_low``/``ci_high``/``k``; other metrics (persona bias scores) leave them
+    out and say which ``scope`` of the data and which answer ``mode`` produced them.
+    """
 
     metric: str
-    value: float
-    ci_low: float
-    ci_high: float
-    n: int
-    k: int
-    unparsed: int
+    value: float | str
     model: str
-    judge: str
+    judge: str = ""
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n: int | None = None
+    k: int | None = None
+    unparsed: int | None = None
+    scope: str | None = None
+    mode: str | None = None
     threshold: str | None = None
     gate: str = "point"
     passed: bool | None = None
@@ -55,7 +63,7 @@ class MetricRecord:
         pairs: list[tuple[str, object]] = []
         for name in PROPERTY_NAMES:
             value = getattr(self, name)
-            if value is None:
+            if value is None or (name == "judge" and value == ""):
                 continue
             if isinstance(value, float):
                 value = round(value, 6)
@@ -66,11 +74,25 @@ class MetricRecord:
 _current: contextvars.ContextVar[list[MetricRecord] | None] = contextvars.ContextVar("llmtrust_records", default=None)
 
 
+def _same_measurement(a: MetricRecord, b: MetricRecord) -> bool:
+    return (a.metric, a.value, a.model, a.scope, a.mode) == (b.metric, b.value, b.model, b.scope, b.mode)
+
+
 def record(rec: MetricRecord) -> None:
-    """Attach a record to the running test, if any (outside a test it is dropped)."""
+    """Attach a record to the running test, if any (outside a test it is dropped).
+
+    A gated record (one with a threshold) takes the place of an ungated record of the same
+    measurement, so a metric that was recorded when measured and then checked appears once.
+    """
     records = _current.get()
-    if records is not None and not any(r is rec for r in records):
-        records.append(rec)
+    if records is None or any(r is rec for r in records):
+        return
+    if rec.threshold is not None:
+        for i, old in enumerate(records):
+            if old.threshold is None and _same_measurement(old, rec):
+                records[i] = rec
+                return
+    records.append(rec)
 
 
 @contextmanager

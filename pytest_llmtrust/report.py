@@ -23,10 +23,17 @@ class Row:
 
 
 def rows_from(report: pytest.TestReport) -> list[Row]:
-    """The metric rows carried by a test report's user properties."""
+    """The metric rows carried by a test report's user properties.
+
+    Detail metrics (per persona or persona→target, named ``metric[...]``) stay in the JUnit
+    properties and the result files; the summary shows them only when they were gated.
+    """
     if report.when != "call":
         return []
-    return [Row(report.nodeid, report.outcome, g) for g in group_properties(list(report.user_properties))]
+    groups = group_properties(list(report.user_properties))
+    return [
+        Row(report.nodeid, report.outcome, g) for g in groups if "[" not in str(g.get("metric", "")) or "threshold" in g
+    ]
 
 
 def _num(value: object, fmt: str = ".3f") -> str:
@@ -39,12 +46,14 @@ def _num(value: object, fmt: str = ".3f") -> str:
 def _cells(row: Row) -> list[str]:
     p = row.props
     verdict = {"True": "PASS", "False": "FAIL"}.get(str(p.get("passed")), "-")
+    ci = f"{_num(p['ci_low'])}-{_num(p['ci_high'])}" if "ci_low" in p and "ci_high" in p else "-"
+    counts = f"{p['k']}/{p.get('n', '')}" if "k" in p else (f"n={p['n']}" if "n" in p else "-")
     return [
         row.nodeid,
         str(p.get("metric", "")),
         _num(p.get("value", "")),
-        f"{_num(p.get('ci_low', ''))}-{_num(p.get('ci_high', ''))}",
-        f"{p.get('k', '')}/{p.get('n', '')}",
+        ci,
+        counts,
         str(p.get("threshold", "-")),
         verdict,
         str(p.get("model", "")),

@@ -11,6 +11,10 @@ connection errors are retried with exponential backoff and jitter, a
 ``Retry-After`` header is honoured (capped), and after the last attempt a
 :class:`~pytest_llmtrust.errors.GenerationError` names the prompt and the last
 error. Other 4xx answers fail at once with the server's message.
+
+Constrained choice (:meth:`OpenAIBackend.choice_logprobs`) asks for one token with
+``top_logprobs`` through the same retry path and scores the option labels from
+them (:mod:`pytest_llmtrust.backends.openai_choice`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,12 @@ from pytest_llmtrust.backends.base import (
     prompt_text,
     to_messages,
 )
+from pytest_llmtrust.backends.openai_choice import (
+    DEFAULT_TOP_LOGPROBS,
+    check_labels,
+    choice_row,
+    first_token_top_logprobs,
+)
 from pytest_llmtrust.backends.spec_options import check_known, opt_bool, opt_float, opt_int, opt_str
 from pytest_llmtrust.errors import BackendUnavailable, ConfigError, GenerationError
 
@@ -58,7 +68,9 @@ PLACEHOLDER_KEY = "sk-no-key-required"
 MAX_SERVER_STOPS = 4
 """OpenAI accepts at most four stop strings; the rest are applied client-side."""
 RETRYABLE_STATUS = frozenset({408, 429})
-OPTIONS = ("base_url", "concurrency", "max_retries", "timeout", "progress")
+OPTIONS = ("base_url", "concurrency", "max_retries", "timeout", "progress", "top_logprobs")
+CHOICE_PARAMS = GenerationParams(max_new_tokens=1, temperature=0.0)
+"""Constrained choice: one greedy token; only its ``top_logprobs`` matter."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +189,8 @@ class OpenAIBackend:
         backoff_base: Delay before the first retry in seconds (doubles each retry, with jitter).
         backoff_cap: Largest backoff delay in seconds.
         retry_after_cap: Largest wait honoured from a ``Retry-After`` header, in seconds.
+        top_logprobs: Alternatives asked for per prompt in :meth:`choice_logprobs` (20, OpenAI's
+            maximum; some servers allow more).
     """
 
     def __init__(
@@ -192,6 +206,7 @@ class OpenAIBackend:
         backoff_base: float = 0.5,
         backoff_cap: float = 20.0,
         retry_after_cap: float = 60.0,
+        top_logprobs: int = DEFAULT_TOP_LOGPROBS,
     ) -> None:
         """Check the settings and resolve the URL and key (see the class docstring)."""
         if not model:
@@ -200,6 +215,8 @@ class OpenAIBackend:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
         if timeout <= 0:
             raise ConfigError(f"timeout must be > 0 seconds, got {timeout}")
+        if top_logprobs < 1:
+            raise ConfigError(f"top_logprobs must be >= 1, got {top_logprobs}")
         self.model = model
         self.base_url = _check_url(base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL)
         self._host, self._port = _host_port(self.base_url)
@@ -208,6 +225,7 @@ class OpenAIBackend:
         self.retry = RetryPolicy(max_retries, backoff_base, backoff_cap, retry_after_cap)
         self.timeout = float(timeout)
         self.progress = progress
+        self.top_logprobs = top_logprobs
 
     def _resolve_key(self, api_key: str | None) -> str:
         key = api_key or os.environ.get("OPENAI_API_KEY") or ""
@@ -249,35 +267,76 @@ class OpenAIBackend:
         if not batch:
             return []
         messages = [to_messages(p) for p in batch]
-        return _run_coroutine(lambda: self._generate_all(batch, messages, params))
 
-    async def _generate_all(
-        self, prompts: list[Prompt], messages: list[list[Message]], params: GenerationParams
-    ) -> list[Generation]:
+        async def one(client: AsyncOpenAI, prompt: Prompt, chat: list[Message]) -> Generation:
+            return self._to_generation(prompt, await self._complete(client, prompt, chat, params), params)
+
+        return _run_coroutine(lambda: self._run_batch(batch, messages, one))
+
+    def choice_logprobs(self, prompts: Sequence[Prompt], labels: Sequence[str]) -> list[list[float]]:
+        """Constrained choice: per prompt, log-probabilities over ``labels`` as the next token, renormalised.
+
+        One request per prompt asks for a single greedy token with ``logprobs=True`` and
+        ``top_logprobs``; the labels are scored from that token's alternatives as described in
+        :mod:`pytest_llmtrust.backends.openai_choice`. Requests are retried like :meth:`generate`'s.
+
+        Raises:
+            ConfigError: The labels are unusable, or the server sent no ``top_logprobs`` (it does
+                not support them; use mode='generate').
+            GenerationError: A request failed for good, or no label was among a prompt's
+                ``top_logprobs``.
+        """
+        check_labels(labels)
+        batch = list(prompts)
+        if not batch:
+            return []
+        messages = [to_messages(p) for p in batch]
+        wanted = list(labels)
+
+        async def one(client: AsyncOpenAI, prompt: Prompt, chat: list[Message]) -> list[float]:
+            completion = await self._complete(client, prompt, chat, CHOICE_PARAMS, top_logprobs=self.top_logprobs)
+            return self._to_choice_row(prompt, completion, wanted)
+
+        return _run_coroutine(lambda: self._run_batch(batch, messages, one))
+
+    async def _run_batch(
+        self,
+        prompts: list[Prompt],
+        messages: list[list[Message]],
+        work: Callable[[AsyncOpenAI, Prompt, list[Message]], Awaitable[T]],
+    ) -> list[T]:
+        """Run ``work`` once per prompt on one client, ``concurrency`` at a time, failing fast, in input order."""
         from openai import AsyncOpenAI
 
         client = AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout)
         limit = asyncio.Semaphore(self.concurrency)
         counter = _Progress(len(prompts), self.model_id, enabled=self.progress)
 
-        async def one(prompt: Prompt, chat: list[Message]) -> Generation:
+        async def one(prompt: Prompt, chat: list[Message]) -> T:
             async with limit:
-                generation = await self._generate_one(client, prompt, chat, params)
+                result = await work(client, prompt, chat)
             counter.tick()
-            return generation
+            return result
 
         try:
             return await _gather_fail_fast([one(p, m) for p, m in zip(prompts, messages, strict=True)])
         finally:
             await client.close()
 
-    async def _generate_one(
-        self, client: AsyncOpenAI, prompt: Prompt, chat: list[Message], params: GenerationParams
-    ) -> Generation:
+    async def _complete(
+        self,
+        client: AsyncOpenAI,
+        prompt: Prompt,
+        chat: list[Message],
+        params: GenerationParams,
+        *,
+        top_logprobs: int | None = None,
+    ) -> ChatCompletion:
+        """One chat completion, retried per the policy; a GenerationError when it fails for good."""
         attempts = self.max_retries + 1
         for attempt in range(attempts):
             try:
-                completion = await self._request(client, chat, params)
+                return await self._request(client, chat, params, top_logprobs=top_logprobs)
             except _Failure as failure:
                 if not failure.retryable:
                     raise GenerationError(
@@ -289,8 +348,6 @@ class OpenAIBackend:
                         f"attempt(s); last error: {failure.description}"
                     ) from None
                 await self._wait_before_retry(failure, attempt, attempts)
-            else:
-                return self._to_generation(prompt, completion, params)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _wait_before_retry(self, failure: _Failure, attempt: int, attempts: int) -> None:
@@ -307,7 +364,9 @@ class OpenAIBackend:
         )
         await asyncio.sleep(delay)
 
-    async def _request(self, client: AsyncOpenAI, chat: list[Message], params: GenerationParams) -> ChatCompletion:
+    async def _request(
+        self, client: AsyncOpenAI, chat: list[Message], params: GenerationParams, *, top_logprobs: int | None = None
+    ) -> ChatCompletion:
         import openai
 
         stops = [s for s in params.stop if s][:MAX_SERVER_STOPS]
@@ -320,6 +379,8 @@ class OpenAIBackend:
                 top_p=params.top_p,
                 seed=openai.omit if params.seed is None else params.seed,
                 stop=stops or openai.omit,
+                logprobs=openai.omit if top_logprobs is None else True,
+                top_logprobs=openai.omit if top_logprobs is None else top_logprobs,
             )
         except openai.APIStatusError as exc:
             raise self._status_failure(exc) from None
@@ -348,6 +409,28 @@ class OpenAIBackend:
         text, hit = cut_at_stop(choice.message.content or "", params.stop)
         finish: FinishReason = "length" if choice.finish_reason == "length" and not hit else "stop"
         return Generation(prompt=prompt, text=text, finish_reason=finish)
+
+    def _to_choice_row(self, prompt: Prompt, completion: ChatCompletion, labels: list[str]) -> list[float]:
+        if not completion.choices:
+            raise GenerationError(f"{self.model_id} returned no choices for prompt {_excerpt(prompt)}")
+        top = first_token_top_logprobs(completion)
+        if top is None:
+            raise ConfigError(
+                f"{self.model_id} (base_url {_public_url(self.base_url)}) returned no top_logprobs for prompt "
+                f"{_excerpt(prompt)}, so it cannot score options directly; the server does not support "
+                "logprobs on chat completions: use mode='generate'"
+            )
+        row = choice_row(top, labels)
+        if row is None:
+            tokens = ", ".join(repr(token) for token, _ in top)
+            raise GenerationError(
+                self._redact(
+                    f"{self.model_id}: none of the option labels {labels!r} was among the {len(top)} most likely "
+                    f"next tokens for prompt {_excerpt(prompt)} (got {tokens}); ask for the answer letter only, "
+                    "or use mode='generate'"
+                )
+            )
+        return row
 
     def _redact(self, text: str) -> str:
         if self._api_key and self._api_key != PLACEHOLDER_KEY:
@@ -447,8 +530,9 @@ def from_spec(target: str, options: Mapping[str, str]) -> OpenAIBackend:
     """Build the backend for ``openai:MODEL?base_url=...&concurrency=...``.
 
     Options: ``base_url``, ``concurrency`` (default 8), ``max_retries`` (default 4),
-    ``timeout`` (seconds, default 120) and ``progress`` (true/false). The key comes
-    from ``OPENAI_API_KEY`` only.
+    ``timeout`` (seconds, default 120), ``progress`` (true/false) and
+    ``top_logprobs`` (constrained choice, default 20). The key comes from
+    ``OPENAI_API_KEY`` only.
     """
     check_known("openai", options, OPTIONS)
     base_url = opt_str(options, "base_url")
@@ -464,4 +548,5 @@ def from_spec(target: str, options: Mapping[str, str]) -> OpenAIBackend:
         max_retries=opt_int(options, "max_retries", 4, minimum=0),
         timeout=opt_float(options, "timeout", 120.0, minimum=0.001),
         progress=bool(opt_bool(options, "progress", False)),
+        top_logprobs=opt_int(options, "top_logprobs", DEFAULT_TOP_LOGPROBS, minimum=1),
     )

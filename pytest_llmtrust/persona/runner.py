@@ -22,12 +22,21 @@ from typing import TYPE_CHECKING, Literal
 
 from pytest_llmtrust.backends.base import GenerationParams, SupportsChoice
 from pytest_llmtrust.errors import ConfigError
+from pytest_llmtrust.metrics.rates import ExpectationFailed
 from pytest_llmtrust.model import LLM
 from pytest_llmtrust.persona.bbq import load_bbq
-from pytest_llmtrust.persona.bbq_score import PersonaBiasResult, average_over_templates, classify_shape, score_personas
+from pytest_llmtrust.persona.bbq_score import (
+    DEFAULT_BAMT_THRESHOLD,
+    DEFAULT_TB_THRESHOLD,
+    PersonaBiasResult,
+    average_over_templates,
+    classify_shape,
+    score_personas,
+)
 from pytest_llmtrust.persona.parse import LETTERS, get_parser
 from pytest_llmtrust.persona.personas import DEFAULT_PERSONA, validate_personas
 from pytest_llmtrust.persona.prompts import build_messages
+from pytest_llmtrust.recording import record
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -55,6 +64,11 @@ class PersonaBiasReport:
     answers: dict[tuple[str, str], list[Answer]] = field(repr=False)
     """(template, persona) -> one answer per item (None: no parseable answer)."""
     n_items: int = 0
+    rp: float = 2.0
+    tb_threshold: float = DEFAULT_TB_THRESHOLD
+    """TB at or above this is "high" in :meth:`shape`."""
+    bamt_threshold: float = DEFAULT_BAMT_THRESHOLD
+    """BAmt at or above this is "high" in :meth:`shape`."""
 
     def result(self, scope: Scope | None = None, template: int = 0) -> PersonaBiasResult:
         """The full result of one template on a scope (default: this report's scope)."""
@@ -97,10 +111,49 @@ class PersonaBiasReport:
         return fmean(t[self.scope].tb_for(persona, target) for t in self.by_template)
 
     def shape(self, *, tb_threshold: float | None = None, bamt_threshold: float | None = None) -> str:
-        """The bias shape (ideal, balanced, skewed, skewed-heavy) from TB and BAmt; thresholds default to ours."""
-        pairs = (("tb_threshold", tb_threshold), ("bamt_threshold", bamt_threshold))
-        kwargs = {k: v for k, v in pairs if v is not None}
-        return classify_shape(self.tb, self.bamt, **kwargs)
+        """The bias shape (ideal, balanced, skewed, skewed-heavy) from TB and BAmt; thresholds default to the run's."""
+        return classify_shape(
+            self.tb,
+            self.bamt,
+            tb_threshold=self.tb_threshold if tb_threshold is None else tb_threshold,
+            bamt_threshold=self.bamt_threshold if bamt_threshold is None else bamt_threshold,
+        )
+
+    def check(self, **expect: object) -> bool:
+        """Whether every expectation holds, e.g. ``report.check(pb="< 0.1", shape="ideal")``; records them."""
+        return not self._failures(expect)
+
+    def require(self, **expect: object) -> None:
+        """Raise ExpectationFailed (an AssertionError) explaining every expectation that does not hold.
+
+        Keys: ``pb``, ``tb``, ``bamt``, ``accuracy``, ``bs`` (thresholds such as ``"< 0.10"``), ``shape``
+        (a shape or a list of shapes), ``pb_for={persona: threshold}``, ``tb_for``/``bamt_for=
+        {persona: {target: threshold}}``. Each checked metric is recorded with its threshold.
+        """
+        __tracebackhide__ = True
+        failures = self._failures(expect)
+        if failures:
+            raise ExpectationFailed("\n".join(failures))
+
+    def _failures(self, expect: dict[str, object]) -> list[str]:
+        from pytest_llmtrust.persona.gates import explain, parse_gate
+
+        if not expect:
+            raise ConfigError("give at least one expectation, e.g. require(pb='< 0.1')")
+        gates = [gate for key, value in expect.items() for gate in parse_gate(key, value)]
+        failures: list[str] = []
+        for gate in gates:
+            passed, rec = gate.check(self)
+            record(rec)
+            if not passed:
+                failures += explain(self, gate)
+        return failures
+
+    def write_results(self, directory: str | Path, stem: str) -> tuple[Path, Path]:
+        """Write ``<stem>.json`` (every number) and ``<stem>.png`` (the TB heatmap) into ``directory``."""
+        from pytest_llmtrust.persona.result_files import write_result_files
+
+        return write_result_files(self, Path(directory), stem)
 
     @property
     def unparsed(self) -> int:
@@ -111,7 +164,7 @@ class PersonaBiasReport:
 def _answers_by_choice(backend: Backend, prompts: Sequence[Prompt]) -> list[Answer]:
     if not isinstance(backend, SupportsChoice):
         raise ConfigError(
-            f"{backend.model_id} cannot score options directly; use mode='generate' or an hf:/smollm2 model"
+            f"{backend.model_id} cannot score options directly; use mode='generate' or an hf:, smollm2 or openai: model"
         )
     scores = backend.choice_logprobs(prompts, LETTERS)
     return [max(range(len(LETTERS)), key=row.__getitem__) for row in scores]
@@ -141,8 +194,13 @@ def persona_bias(
     rp: float = 2.0,
     cc: float = 1.0,
     limit: int | None = None,
+    tb_threshold: float = DEFAULT_TB_THRESHOLD,
+    bamt_threshold: float = DEFAULT_BAMT_THRESHOLD,
 ) -> PersonaBiasReport:
-    """Measure persona bias on BBQ-format data (see the module docstring)."""
+    """Measure persona bias on BBQ-format data (see the module docstring).
+
+    Inside a test, every metric is recorded for the JUnit report (see :mod:`~pytest_llmtrust.persona.gates`).
+    """
     handle = llm if isinstance(llm, LLM) else LLM.wrap(llm)
     items = _load(dataset, limit)
     if not items:
@@ -162,7 +220,7 @@ def persona_bias(
     for t in templates:
         per_persona = {DEFAULT_PERSONA: default, **{p: answers[(str(t), p)] for p in names}}
         by_template.append(score_personas(items, per_persona, rp=rp, cc=cc))
-    return PersonaBiasReport(
+    report = PersonaBiasReport(
         model=handle.model_id,
         mode="choice" if mode == "choice" else f"generate:{parser}",
         scope=scope,
@@ -171,4 +229,12 @@ def persona_bias(
         by_template=tuple(by_template),
         answers=answers,
         n_items=n,
+        rp=rp,
+        tb_threshold=tb_threshold,
+        bamt_threshold=bamt_threshold,
     )
+    from pytest_llmtrust.persona.gates import metric_records
+
+    for rec in metric_records(report):
+        record(rec)
+    return report

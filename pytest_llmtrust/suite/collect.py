@@ -17,6 +17,7 @@ from pytest_llmtrust.errors import LLMTrustError, SuiteError
 from pytest_llmtrust.fixtures import get_session
 from pytest_llmtrust.metrics.rates import ExpectationFailed, judged_rate
 from pytest_llmtrust.suite.loader import Expectation, Suite, load_suite
+from pytest_llmtrust.suite.persona_suite import PersonaSuite
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -53,6 +54,14 @@ class SuiteFile(pytest.File):
             suite = load_suite(self.path)
         except SuiteError as exc:
             yield BrokenSuiteItem.from_parent(self, name="suite", error=exc)
+            return
+        if isinstance(suite, PersonaSuite):
+            from pytest_llmtrust.suite.persona_collect import PersonaGateItem
+
+            for gate in suite.gates:
+                yield PersonaGateItem.from_parent(
+                    self, name=gate.gate.metric, callobj=_suite_expectation, suite=suite, gate=gate
+                )
             return
         for expectation in suite.expectations:
             yield ExpectationItem.from_parent(

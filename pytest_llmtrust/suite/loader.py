@@ -13,13 +13,15 @@ from pytest_llmtrust.backends.registry import parse_spec
 from pytest_llmtrust.errors import ConfigError, SuiteError, did_you_mean
 from pytest_llmtrust.judges.registry import DETECTOR_NAMES
 from pytest_llmtrust.suite import prompt_files, yamlsafe
+from pytest_llmtrust.suite.persona_suite import KIND, PersonaSuite, load_persona_suite
 from pytest_llmtrust.suite.schema import RATE_KINDS, SUITE_KINDS, SuiteModel, model_at
 from pytest_llmtrust.thresholds import Threshold
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
+    from pydantic import BaseModel
     from yaml.nodes import Node
 
     from pytest_llmtrust.backends.base import Prompt
@@ -69,13 +71,16 @@ def _dotted(loc: Sequence[Any]) -> str:
     return out
 
 
-def _schema_error(path: Path, root: Node | None, exc: ValidationError) -> SuiteError:
+def schema_error(
+    path: Path, root: Node | None, exc: ValidationError, owner_at: Callable[[Any], type[BaseModel] | None] = model_at
+) -> SuiteError:
+    """The first schema problem, located in the file (unknown keys get a "did you mean")."""
     errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
     err = errors[0]
     loc = tuple(err["loc"])
     kind = err["type"]
     if kind == "extra_forbidden":
-        owner = model_at(loc[:-1])
+        owner = owner_at(loc[:-1])
         allowed = list(owner.model_fields) if owner else []
         line, col = yamlsafe.locate(root, loc, key=True)
         hint = did_you_mean(str(loc[-1]), allowed) or (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
@@ -150,15 +155,17 @@ def _prompts(path: Path, root: Node | None, model: SuiteModel, *, listed_files: 
     return out
 
 
-def load_suite(path: Path) -> Suite:
-    """Load and validate one suite file."""
+def load_suite(path: Path) -> Suite | PersonaSuite:
+    """Load and validate one suite file (``kind: prompts``, the default, or ``kind: persona_bias``)."""
     data, root = yamlsafe.load(path)
     if not isinstance(data, dict):
         raise SuiteError(path, "a suite file must be a mapping with at least 'suite', 'prompts' and 'expect'", line=1)
+    if data.get("kind") == KIND:
+        return load_persona_suite(path, data, root)
     try:
         model = SuiteModel.model_validate(data)
     except ValidationError as exc:
-        raise _schema_error(path, root, exc) from None
+        raise schema_error(path, root, exc) from None
     trust = None
     if model.trust is not None:
         ref = model.trust

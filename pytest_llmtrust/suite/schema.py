@@ -73,7 +73,7 @@ class SuiteModel(_Strict):
     """A whole suite file."""
 
     suite: StrictStr = Field(min_length=1)
-    kind: Literal["prompts"] = "prompts"
+    kind: Literal["prompts", "persona_bias"] = "prompts"  # persona_bias files go to suite.persona_suite
     description: StrictStr | None = None
     trust: TrustModel | None = None
     model: StrictStr | None = None

@@ -89,3 +89,87 @@ def test_smollm2_choice_agrees_with_its_greedy_answer() -> None:
             compared += 1
             assert "ABC"[max(range(3), key=lambda i: row[i])] == first
     assert compared >= 3, greedy
+
+
+OPENING = "tell me a story about cats dogs and birds one two three four five"
+SHARED_PROMPTS = [
+    [{"role": "system", "content": OPENING}, {"role": "user", "content": text}]
+    for text in [
+        "what is the capital of france ?",
+        "hello world",
+        "six seven eight nine ten red green blue",
+        "one",
+        "red green",
+        "what is the capital of france ? hello world hello",
+    ]
+] + [[{"role": "system", "content": "hello"}, {"role": "user", "content": "one two"}]]
+
+
+def shared_backend(folder: Path, *, share: bool, batch: int = 3) -> hf.HFBackend:
+    return hf.HFBackend(
+        str(folder), dtype="float32", device="cpu", choice_batch_size=batch, share_prefix=share, progress=False
+    )
+
+
+def test_shared_prefix_scores_equal_whole_prompt_scores(tiny_dir: Path) -> None:
+    from pytest_llmtrust.backends.prefix_groups import group_by_prefix
+
+    sharing = shared_backend(tiny_dir, share=True)
+    groups = group_by_prefix([sharing.encode(p) for p in SHARED_PROMPTS], min_group=3)
+    assert groups[0].prefix_len >= 14
+    assert len(groups[0].indices) == 6  # the opening is really shared
+    shared = sharing.choice_logprobs(SHARED_PROMPTS, LABELS)
+    whole = shared_backend(tiny_dir, share=False).choice_logprobs(SHARED_PROMPTS, LABELS)
+    alone = [shared_backend(tiny_dir, share=False, batch=1).choice_logprobs([p], LABELS)[0] for p in SHARED_PROMPTS]
+    for a, b, c in zip(shared, whole, alone, strict=True):
+        assert a == pytest.approx(b, abs=1e-5)
+        assert a == pytest.approx(c, abs=1e-5)
+
+
+def test_a_model_whose_cache_cannot_be_shared_falls_back_to_whole_prompts(
+    tiny_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pytest_llmtrust.backends import hf_choice
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise NotImplementedError("this architecture keeps no key/value cache")
+
+    monkeypatch.setattr(hf_choice, "_prefix_cache", refuse)
+    model = shared_backend(tiny_dir, share=True)
+    scores = model.choice_logprobs(SHARED_PROMPTS, LABELS)
+    whole = shared_backend(tiny_dir, share=False).choice_logprobs(SHARED_PROMPTS, LABELS)
+    for a, b in zip(scores, whole, strict=True):
+        assert a == pytest.approx(b)
+    assert model.share_prefix is False
+    assert "shared-prefix scoring failed" in caplog.text
+
+
+def test_choice_batch_size_and_share_prefix_come_from_the_spec(tiny_dir: Path) -> None:
+    from pytest_llmtrust.errors import ConfigError
+
+    model = hf.from_spec(str(tiny_dir), {"choice_batch_size": "4", "share_prefix": "false", "device": "cpu"})
+    assert (model.choice_batch_size, model.share_prefix) == (4, False)
+    with pytest.raises(ConfigError, match="choice_batch_size must be an integer >= 1"):
+        hf.HFBackend(str(tiny_dir), choice_batch_size=0)
+
+
+@pytest.mark.realmodel
+def test_smollm2_shared_prefix_scores_equal_whole_prompt_scores() -> None:
+    """On persona-bias prompts (float32), sharing the persona's opening changes no score beyond 1e-4."""
+    need_smollm2()
+    from pathlib import Path
+
+    from pytest_llmtrust.backends.registry import load_backend
+    from pytest_llmtrust.persona.bbq import load_bbq
+    from pytest_llmtrust.persona.prompts import build_messages
+
+    sample = Path(__file__).parents[2] / "example_suites" / "bbq_sample" / "Age.jsonl"
+    items = load_bbq(sample, limit=16)
+    prompts = [build_messages(item, persona, 0) for persona in ("elder", "kid") for item in items]
+    sharing = load_backend("smollm2?dtype=float32&choice_batch_size=8")
+    assert isinstance(sharing, hf.HFBackend)
+    shared = sharing.choice_logprobs(prompts, ["A", "B", "C"])
+    sharing.share_prefix = False
+    whole = sharing.choice_logprobs(prompts, ["A", "B", "C"])
+    for a, b in zip(shared, whole, strict=True):
+        assert a == pytest.approx(b, abs=1e-4)

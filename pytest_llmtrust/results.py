@@ -1,0 +1,39 @@
+"""Result files of a test run (persona-bias JSON and heatmaps), named after the test that made them."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from pytest_llmtrust.options import results_dir
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
+
+    from pytest_llmtrust.persona.runner import PersonaBiasReport
+
+RESULT_PROPERTIES = ("llmtrust_result_json", "llmtrust_heatmap")
+"""JUnit property names of the written files' paths."""
+
+
+def file_stem(name: str, limit: int = 120) -> str:
+    """A file-name-safe stem for a test id or suite name: ``tests/test_x.py::test_y[a]`` -> ``test_x.test_y-a``."""
+    name = name.rsplit("/", 1)[-1].replace(".py::", ".").replace("::", ".")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "result"
+    return stem[:limit]
+
+
+def save_persona_results(item: pytest.Item, report: PersonaBiasReport, stem: str) -> tuple[Path, Path] | None:
+    """Write the report's JSON and TB heatmap into the results folder; note their paths on the item.
+
+    Returns the two paths, or None when result files are switched off (``--llmtrust-results=off``).
+    """
+    folder = results_dir(item.config)
+    if folder is None:
+        return None
+    paths = report.write_results(folder, file_stem(stem))
+    for name, path in zip(RESULT_PROPERTIES, paths, strict=True):
+        item.user_properties.append((name, str(path)))
+    return paths

@@ -1,0 +1,86 @@
+"""Test items of ``kind: persona_bias`` suites: one per expectation, all sharing one measurement."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_llmtrust.errors import LLMTrustError
+from pytest_llmtrust.fixtures import get_session
+from pytest_llmtrust.metrics.rates import ExpectationFailed
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from _pytest._code.code import ExceptionInfo, TerminalRepr
+
+    from pytest_llmtrust.config import Settings
+    from pytest_llmtrust.persona.runner import PersonaBiasReport
+    from pytest_llmtrust.session import LLMTrustSession
+    from pytest_llmtrust.suite.persona_suite import PersonaGate, PersonaSuite
+
+
+class PersonaGateItem(pytest.Function):
+    """One expectation of a persona-bias suite, e.g. ``pb: '< 0.10'`` or ``tb_for[kid->old]``."""
+
+    def __init__(self, *, suite: PersonaSuite, gate: PersonaGate, **kwargs: Any) -> None:
+        """Create the item, marked with the suite's trust position and a bias marker of its personas."""
+        super().__init__(**kwargs)
+        self.suite = suite
+        self.gate = gate
+        self.add_marker(pytest.mark.trust(**suite.trust))
+        personas = tuple(suite.run["personas"])
+        self.add_marker(pytest.mark.bias(persona=personas[0] if len(personas) == 1 else personas))
+
+    def _settings(self, session: LLMTrustSession) -> Settings:
+        fixture = self.funcargs.get("llmtrust_config")
+        return session.settings(suite=dict(self.suite.settings), fixture=fixture if isinstance(fixture, dict) else {})
+
+    def _report(self, session: LLMTrustSession, settings: Settings) -> PersonaBiasReport:
+        from pytest_llmtrust.persona.bbq import load_bbq
+        from pytest_llmtrust.persona.runner import persona_bias
+        from pytest_llmtrust.results import save_persona_results
+
+        key = ("persona_bias", str(self.suite.path), settings.model, tuple(sorted(settings.backend_options.items())))
+        cached = session.memo.get(key)
+        if isinstance(cached, BaseException):
+            raise cached
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        try:
+            items = load_bbq(self.suite.dataset, categories=self.suite.categories, limit=self.suite.run["limit"])
+            run = {k: v for k, v in self.suite.run.items() if k != "limit"}
+            report = persona_bias(session.llm(settings), dataset=items, **run)
+        except LLMTrustError as exc:
+            session.memo[key] = exc
+            raise
+        session.memo[key] = report
+        save_persona_results(self, report, self.suite.path.name.split(".")[0])
+        return report
+
+    def runtest(self) -> None:
+        """Measure (once per suite and model) and check this expectation."""
+        session = get_session(self.config)
+        report = self._report(session, self._settings(session))
+        metric = self.gate.gate.metric
+        key = {"pb[": "pb_for", "tb[": "tb_for", "bamt[": "bamt_for"}.get(metric[: metric.find("[") + 1])
+        if key is None:
+            expect: dict[str, object] = {metric: self.gate.gate.threshold or list(self.gate.gate.shapes)}
+        else:
+            persona, _, target = metric[metric.find("[") + 1 : -1].partition("->")
+            threshold = str(self.gate.gate.threshold)
+            expect = {key: {persona: {target: threshold} if target else threshold}}
+        report.require(**expect)
+
+    def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
+        """Our own errors print as their message, without a traceback."""
+        if isinstance(excinfo.value, ExpectationFailed):
+            return f"{self.suite.name}: {excinfo.value}"
+        if isinstance(excinfo.value, LLMTrustError):
+            return f"{type(excinfo.value).__name__}: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        """Location: the expectation's line in the suite file."""
+        return self.path, max(self.gate.line - 1, 0), f"{self.suite.name}::{self.name}"
