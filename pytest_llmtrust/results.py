@@ -35,5 +35,6 @@ def save_persona_results(item: pytest.Item, report: PersonaBiasReport, stem: str
         return None
     paths = report.write_results(folder, file_stem(stem))
     for name, path in zip(RESULT_PROPERTIES, paths, strict=True):
-        item.user_properties.append((name, str(path)))
+        shown = path.relative_to(item.config.rootpath) if path.is_relative_to(item.config.rootpath) else path
+        item.user_properties.append((name, shown.as_posix()))
     return paths

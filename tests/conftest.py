@@ -5,12 +5,18 @@ from __future__ import annotations
 import importlib.util
 import os
 
-import pytest
-
 # pytester drops modules first imported inside an in-process run; importing the plugin's lazily
 # loaded parts here keeps them (and pydantic) loaded once for the whole test session.
+# numpy and matplotlib cannot be imported twice in one process, and the heatmap imports them lazily.
+import matplotlib.backends.backend_agg
+import matplotlib.figure  # noqa: F401
+import numpy  # noqa: F401
+import pytest
+
 import pytest_llmtrust.judges.refusal
-import pytest_llmtrust.suite.collect  # noqa: F401
+import pytest_llmtrust.persona.result_files
+import pytest_llmtrust.suite.collect
+import pytest_llmtrust.suite.persona_collect  # noqa: F401
 
 pytest_plugins = ["pytester"]
 

