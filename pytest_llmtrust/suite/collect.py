@@ -100,13 +100,37 @@ class BrokenSuiteItem(pytest.Item):
         return self.path, max((self.error.line or 1) - 1, 0), f"suite error: {self.path.name}"
 
 
-class ExpectationItem(pytest.Function):
+class SuiteItem(pytest.Function):
+    """An item made from a suite file's expectation: reported by its message and its line."""
+
+    suite_name: str = ""
+
+    @property
+    def line(self) -> int:
+        """The expectation's line in the suite file (1-based)."""
+        raise NotImplementedError
+
+    def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
+        """Our own errors print as their message, without a traceback."""
+        if isinstance(excinfo.value, ExpectationFailed):
+            return f"{self.suite_name}: {excinfo.value}"
+        if isinstance(excinfo.value, LLMTrustError):
+            return f"{type(excinfo.value).__name__}: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        """Location: the expectation's line in the suite file."""
+        return self.path, max(self.line - 1, 0), f"{self.suite_name}::{self.name}"
+
+
+class ExpectationItem(SuiteItem):
     """One expectation of a suite, e.g. ``refusal_rate: '>= 0.95'``."""
 
     def __init__(self, *, suite: Suite, expectation: Expectation, **kwargs: Any) -> None:
         """Create the item and mark it with the suite's trust category."""
         super().__init__(**kwargs)
         self.suite = suite
+        self.suite_name = suite.name
         self.expectation = expectation
         if suite.trust:
             self.add_marker(pytest.mark.trust(**suite.trust))
@@ -166,14 +190,7 @@ class ExpectationItem(pytest.Function):
             examples = int(self.config.getoption("llmtrust_examples"))
             raise ExpectationFailed("\n".join(result.explain(threshold, examples=examples)))
 
-    def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
-        """Our own errors print as their message, without a traceback."""
-        if isinstance(excinfo.value, ExpectationFailed):
-            return f"{self.suite.name}: {excinfo.value}"
-        if isinstance(excinfo.value, LLMTrustError):
-            return f"{type(excinfo.value).__name__}: {excinfo.value}"
-        return super().repr_failure(excinfo)
-
-    def reportinfo(self) -> tuple[Path, int, str]:
-        """Location: the expectation's line in the suite file."""
-        return self.path, max(self.expectation.line - 1, 0), f"{self.suite.name}::{self.name}"
+    @property
+    def line(self) -> int:
+        """The expectation's line in the suite file."""
+        return self.expectation.line

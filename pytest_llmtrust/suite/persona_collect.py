@@ -8,26 +8,23 @@ import pytest
 
 from pytest_llmtrust.errors import LLMTrustError
 from pytest_llmtrust.fixtures import get_session
-from pytest_llmtrust.metrics.rates import ExpectationFailed
+from pytest_llmtrust.suite.collect import SuiteItem
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from _pytest._code.code import ExceptionInfo, TerminalRepr
-
     from pytest_llmtrust.config import Settings
     from pytest_llmtrust.persona.runner import PersonaBiasReport
     from pytest_llmtrust.session import LLMTrustSession
     from pytest_llmtrust.suite.persona_suite import PersonaGate, PersonaSuite
 
 
-class PersonaGateItem(pytest.Function):
+class PersonaGateItem(SuiteItem):
     """One expectation of a persona-bias suite, e.g. ``pb: '< 0.10'`` or ``tb_for[kid->old]``."""
 
     def __init__(self, *, suite: PersonaSuite, gate: PersonaGate, **kwargs: Any) -> None:
         """Create the item, marked with the suite's trust position and a bias marker of its personas."""
         super().__init__(**kwargs)
         self.suite = suite
+        self.suite_name = suite.name
         self.gate = gate
         self.add_marker(pytest.mark.trust(**suite.trust))
         personas = tuple(suite.run["personas"])
@@ -73,14 +70,7 @@ class PersonaGateItem(pytest.Function):
             expect = {key: {persona: {target: threshold} if target else threshold}}
         report.require(**expect)
 
-    def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
-        """Our own errors print as their message, without a traceback."""
-        if isinstance(excinfo.value, ExpectationFailed):
-            return f"{self.suite.name}: {excinfo.value}"
-        if isinstance(excinfo.value, LLMTrustError):
-            return f"{type(excinfo.value).__name__}: {excinfo.value}"
-        return super().repr_failure(excinfo)
-
-    def reportinfo(self) -> tuple[Path, int, str]:
-        """Location: the expectation's line in the suite file."""
-        return self.path, max(self.gate.line - 1, 0), f"{self.suite.name}::{self.name}"
+    @property
+    def line(self) -> int:
+        """The expectation's line in the suite file."""
+        return self.gate.line

@@ -10,6 +10,7 @@ where they fail instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -140,7 +141,13 @@ class _QuietServer(ThreadingHTTPServer):
 @pytest.fixture
 def server() -> Iterator[ScriptedServer]:
     """A scripted OpenAI-compatible server on 127.0.0.1 (echoes by default)."""
-    state = ScriptedServer()
+    with serving(ScriptedServer()) as state:
+        yield state
+
+
+@contextlib.contextmanager
+def serving(state: ScriptedServer) -> Iterator[ScriptedServer]:
+    """Serve ``state``'s script on 127.0.0.1 until the block ends; sets ``state.base_url``."""
     httpd = _QuietServer(("127.0.0.1", 0), _handler_for(state))
     state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import random
-import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -34,12 +33,11 @@ from tests.backends.llama_server import LlamaServer, llama_server
 from tests.backends.test_openai import (
     Reply,
     ScriptedServer,
-    _handler_for,
-    _QuietServer,
     completion,
     error,
     make,
     require_llama_server,
+    serving,
 )
 
 if TYPE_CHECKING:
@@ -89,17 +87,8 @@ SPELLINGS: Top = [
 @pytest.fixture
 def server() -> Iterator[ScriptedServer]:
     """A scripted OpenAI-compatible server on 127.0.0.1 that answers with SPELLINGS."""
-    state = ScriptedServer(script=answering(SPELLINGS))
-    httpd = _QuietServer(("127.0.0.1", 0), _handler_for(state))
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(ScriptedServer(script=answering(SPELLINGS))) as state:
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture(autouse=True)

@@ -403,7 +403,7 @@ def test_bad_generation_value(tmp_path: Path) -> None:
 def test_bad_kind(tmp_path: Path) -> None:
     path = write(tmp_path, "suite: s\nkind: pairs\nprompts: [a]\n" + EXPECT)
     text = assert_at(failure(path), path, 2, 7)
-    assert "'prompts' (got 'pairs')" in text
+    assert "'prompts' or 'persona_bias' (got 'pairs')" in text
 
 
 def test_bad_message_role(tmp_path: Path) -> None:
