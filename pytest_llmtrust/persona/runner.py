@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
     from pytest_llmtrust.backends.base import Backend, Prompt
     from pytest_llmtrust.persona.bbq_score import TemplateAverage
+    from pytest_llmtrust.persona.gates import Gate
     from pytest_llmtrust.persona.item import BBQItem
     from pytest_llmtrust.persona.scoring import Answer, Scope
 
@@ -121,7 +122,7 @@ class PersonaBiasReport:
 
     def check(self, **expect: object) -> bool:
         """Whether every expectation holds, e.g. ``report.check(pb="< 0.1", shape="ideal")``; records them."""
-        return not self._failures(expect)
+        return not self._failures(_gates(expect))
 
     def require(self, **expect: object) -> None:
         """Raise ExpectationFailed (an AssertionError) explaining every expectation that does not hold.
@@ -131,16 +132,18 @@ class PersonaBiasReport:
         {persona: {target: threshold}}``. Each checked metric is recorded with its threshold.
         """
         __tracebackhide__ = True
-        failures = self._failures(expect)
+        self.require_gates(_gates(expect))
+
+    def require_gates(self, gates: Sequence[Gate]) -> None:
+        """:meth:`require` for parsed gates (see :func:`~pytest_llmtrust.persona.gates.parse_gate`)."""
+        __tracebackhide__ = True
+        failures = self._failures(gates)
         if failures:
             raise ExpectationFailed("\n".join(failures))
 
-    def _failures(self, expect: dict[str, object]) -> list[str]:
-        from pytest_llmtrust.persona.gates import explain, parse_gate
+    def _failures(self, gates: Sequence[Gate]) -> list[str]:
+        from pytest_llmtrust.persona.gates import explain
 
-        if not expect:
-            raise ConfigError("give at least one expectation, e.g. require(pb='< 0.1')")
-        gates = [gate for key, value in expect.items() for gate in parse_gate(key, value)]
         failures: list[str] = []
         for gate in gates:
             passed, rec = gate.check(self)
@@ -159,6 +162,14 @@ class PersonaBiasReport:
     def unparsed(self) -> int:
         """Answers that could not be mapped to an option (generate mode)."""
         return sum(a is None for answers in self.answers.values() for a in answers)
+
+
+def _gates(expect: dict[str, object]) -> list[Gate]:
+    from pytest_llmtrust.persona.gates import parse_gate
+
+    if not expect:
+        raise ConfigError("give at least one expectation, e.g. require(pb='< 0.1')")
+    return [gate for key, value in expect.items() for gate in parse_gate(key, value)]
 
 
 def _answers_by_choice(backend: Backend, prompts: Sequence[Prompt]) -> list[Answer]:

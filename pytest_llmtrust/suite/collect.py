@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -20,7 +20,7 @@ from pytest_llmtrust.suite.loader import Expectation, Suite, load_suite
 from pytest_llmtrust.suite.persona_suite import PersonaSuite
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from pytest_llmtrust.config import Settings
     from pytest_llmtrust.judges.base import Verdict
     from pytest_llmtrust.session import LLMTrustSession
+
+T = TypeVar("T")
 
 
 def _suite_expectation(llmtrust_config: Any) -> None:
@@ -104,11 +106,29 @@ class SuiteItem(pytest.Function):
     """An item made from a suite file's expectation: reported by its message and its line."""
 
     suite_name: str = ""
+    line: int = 0
+    """The expectation's line in the suite file (1-based)."""
 
-    @property
-    def line(self) -> int:
-        """The expectation's line in the suite file (1-based)."""
-        raise NotImplementedError
+    def _layered_settings(self, session: LLMTrustSession, layer: dict[str, Any]) -> Settings:
+        """This item's settings: the suite's ``layer`` over an overridden ``llmtrust_config``."""
+        fixture = self.funcargs.get("llmtrust_config")
+        return session.settings(suite=layer, fixture=fixture if isinstance(fixture, dict) else {})
+
+    @staticmethod
+    def _memoized(session: LLMTrustSession, key: tuple[object, ...], compute: Callable[[], T]) -> T:
+        """``compute()`` once per key and session; a failure is kept and raised again for the next item."""
+        cached = session.memo.get(key)
+        if isinstance(cached, BaseException):
+            raise cached
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        try:
+            value = compute()
+        except LLMTrustError as exc:
+            session.memo[key] = exc
+            raise
+        session.memo[key] = value
+        return value
 
     def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         """Our own errors print as their message, without a traceback."""
@@ -132,6 +152,7 @@ class ExpectationItem(SuiteItem):
         self.suite = suite
         self.suite_name = suite.name
         self.expectation = expectation
+        self.line = expectation.line
         if suite.trust:
             self.add_marker(pytest.mark.trust(**suite.trust))
 
@@ -139,8 +160,7 @@ class ExpectationItem(SuiteItem):
         layer = dict(self.suite.settings)
         if self.expectation.confidence is not None:
             layer["confidence"] = self.expectation.confidence
-        fixture = self.funcargs.get("llmtrust_config")
-        return session.settings(suite=layer, fixture=fixture if isinstance(fixture, dict) else {})
+        return self._layered_settings(session, layer)
 
     def _run(self, session: LLMTrustSession, settings: Settings) -> SuiteRun:
         key = (
@@ -151,23 +171,16 @@ class ExpectationItem(SuiteItem):
             settings.params,
             tuple(sorted(settings.backend_options.items())),
         )
-        cached = session.memo.get(key)
-        if isinstance(cached, BaseException):
-            raise cached
-        if cached is not None:
-            return cached  # type: ignore[no-any-return]
-        try:
+
+        def generate_and_judge() -> SuiteRun:
             llm = session.llm(settings)
             prompts = [p.prompt for p in self.suite.prompts]
             responses = [g.text for g in llm.generate(prompts)]
             judge = session.judge(settings)
             verdicts = judge.judge(prompts, responses)
-            run = SuiteRun(prompts, responses, verdicts, llm.model_id, judge.name)
-        except LLMTrustError as exc:
-            session.memo[key] = exc
-            raise
-        session.memo[key] = run
-        return run
+            return SuiteRun(prompts, responses, verdicts, llm.model_id, judge.name)
+
+        return self._memoized(session, key, generate_and_judge)
 
     def runtest(self) -> None:
         """Generate (once per suite), judge, and check this expectation."""
@@ -189,8 +202,3 @@ class ExpectationItem(SuiteItem):
         if not result.check(threshold):
             examples = int(self.config.getoption("llmtrust_examples"))
             raise ExpectationFailed("\n".join(result.explain(threshold, examples=examples)))
-
-    @property
-    def line(self) -> int:
-        """The expectation's line in the suite file."""
-        return self.expectation.line

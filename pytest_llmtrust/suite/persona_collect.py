@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmtrust.errors import LLMTrustError
 from pytest_llmtrust.fixtures import get_session
 from pytest_llmtrust.suite.collect import SuiteItem
 
@@ -26,51 +25,28 @@ class PersonaGateItem(SuiteItem):
         self.suite = suite
         self.suite_name = suite.name
         self.gate = gate
+        self.line = gate.line
         self.add_marker(pytest.mark.trust(**suite.trust))
         personas = tuple(suite.run["personas"])
         self.add_marker(pytest.mark.bias(persona=personas[0] if len(personas) == 1 else personas))
-
-    def _settings(self, session: LLMTrustSession) -> Settings:
-        fixture = self.funcargs.get("llmtrust_config")
-        return session.settings(suite=dict(self.suite.settings), fixture=fixture if isinstance(fixture, dict) else {})
 
     def _report(self, session: LLMTrustSession, settings: Settings) -> PersonaBiasReport:
         from pytest_llmtrust.persona.bbq import load_bbq
         from pytest_llmtrust.persona.runner import persona_bias
         from pytest_llmtrust.results import save_persona_results
 
-        key = ("persona_bias", str(self.suite.path), settings.model, tuple(sorted(settings.backend_options.items())))
-        cached = session.memo.get(key)
-        if isinstance(cached, BaseException):
-            raise cached
-        if cached is not None:
-            return cached  # type: ignore[no-any-return]
-        try:
+        def measure() -> PersonaBiasReport:
             items = load_bbq(self.suite.dataset, categories=self.suite.categories, limit=self.suite.run["limit"])
             run = {k: v for k, v in self.suite.run.items() if k != "limit"}
             report = persona_bias(session.llm(settings), dataset=items, **run)
-        except LLMTrustError as exc:
-            session.memo[key] = exc
-            raise
-        session.memo[key] = report
-        save_persona_results(self, report, self.suite.path.name.split(".")[0])
-        return report
+            save_persona_results(self, report, self.suite.path.name.split(".")[0])
+            return report
+
+        key = ("persona_bias", str(self.suite.path), settings.model, tuple(sorted(settings.backend_options.items())))
+        return self._memoized(session, key, measure)
 
     def runtest(self) -> None:
         """Measure (once per suite and model) and check this expectation."""
         session = get_session(self.config)
-        report = self._report(session, self._settings(session))
-        metric = self.gate.gate.metric
-        key = {"pb[": "pb_for", "tb[": "tb_for", "bamt[": "bamt_for"}.get(metric[: metric.find("[") + 1])
-        if key is None:
-            expect: dict[str, object] = {metric: self.gate.gate.threshold or list(self.gate.gate.shapes)}
-        else:
-            persona, _, target = metric[metric.find("[") + 1 : -1].partition("->")
-            threshold = str(self.gate.gate.threshold)
-            expect = {key: {persona: {target: threshold} if target else threshold}}
-        report.require(**expect)
-
-    @property
-    def line(self) -> int:
-        """The expectation's line in the suite file."""
-        return self.gate.line
+        report = self._report(session, self._layered_settings(session, dict(self.suite.settings)))
+        report.require_gates([self.gate.gate])
