@@ -19,8 +19,8 @@ from pytest_llmtrust.errors import ConfigError, did_you_mean
 DEFAULT_MODEL = "smollm2"
 DEFAULT_JUDGE = "refusal"
 BACKEND_OPTION_KEYS: tuple[str, ...] = ("dtype", "device", "batch_size")
-SETTING_KEYS: tuple[str, ...] = ("model", "judge", "confidence", *PARAM_NAMES, *BACKEND_OPTION_KEYS)
-ENV_VARS: dict[str, str] = {"LLMTRUST_MODEL": "model", "LLMTRUST_JUDGE": "judge"}
+SETTING_KEYS: tuple[str, ...] = ("model", "judge", "confidence", "steer", *PARAM_NAMES, *BACKEND_OPTION_KEYS)
+ENV_VARS: dict[str, str] = {"LLMTRUST_MODEL": "model", "LLMTRUST_JUDGE": "judge", "LLMTRUST_STEER": "steer"}
 
 Layer = Mapping[str, Any]
 
@@ -36,6 +36,8 @@ class Settings:
     """Gate on the interval bound at this level; None gates on the point estimate."""
     backend_options: Mapping[str, str] = field(default_factory=dict)
     """Options for local backends (dtype, device, batch_size)."""
+    steer: str | None = None
+    """Steering artefact spec for ``steered_llm`` and steered suites: ``PATH[?alpha=A&layers=L1,L2]``."""
 
 
 def check_keys(layer: Layer, where: str) -> None:
@@ -101,4 +103,5 @@ def resolve(layers: Sequence[tuple[str, Layer]]) -> Settings:
         params=gen,
         confidence=check_confidence(merged.get("confidence"), source.get("confidence", "settings")),
         backend_options={k: str(merged[k]) for k in BACKEND_OPTION_KEYS if k in merged},
+        steer=str(merged["steer"]) if merged.get("steer") else None,
     )

@@ -1,4 +1,4 @@
-"""Fixtures: ``llm``, ``judge``, ``persona_bias``, ``llmtrust_config`` and ``llmtrust_settings``.
+"""Fixtures: ``llm``, ``steered_llm``, ``judge``, ``persona_bias``, ``llmtrust_config``, ``llmtrust_settings``.
 
 Override ``llmtrust_config`` in a conftest to set defaults for a directory::
 
@@ -61,6 +61,13 @@ def llm(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> LLM:
     """The model under test; loaded on first use and shared by the whole session."""
     with _as_test_failure():
         return get_session(request.config).llm(llmtrust_settings)
+
+
+@pytest.fixture
+def steered_llm(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> LLM:
+    """The model under test edited by the configured steering artefact (``--llmtrust-steer``, marker, ini)."""
+    with _as_test_failure():
+        return get_session(request.config).steered_llm(llmtrust_settings)
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from pytest_llmtrust.errors import ConfigError, did_you_mean
 MARKER_LINES = (
     "trust(category, subcategory=None): the Trustworthy-LLM category (and sub-category) a test covers",
     "bias(persona=None, target=None): persona(s) and target group(s) a persona-bias test covers",
-    "llmtrust(**settings): per-test settings: model, judge, max_new_tokens, temperature, top_p, seed, stop, confidence",
+    "llmtrust(**settings): per-test settings: model, judge, steer, max_new_tokens, temperature, top_p, seed, stop, "
+    "confidence",
 )
 BIAS_KWARGS = ("persona", "target")
 CONFIG_SETTINGS = tuple(k for k in SETTING_KEYS if k not in ("dtype", "device", "batch_size"))

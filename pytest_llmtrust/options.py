@@ -74,6 +74,11 @@ SETTINGS: dict[str, tuple[str, Parser, str]] = {
         _confidence,
         "Gate on the Wilson interval bound at this level (e.g. 0.95) instead of the point estimate",
     ),
+    "steer": (
+        "--llmtrust-steer",
+        str,
+        "Steering artefact for steered_llm and steered suites: PATH[?alpha=A&layers=L1,L2] (PATH without suffix)",
+    ),
     "dtype": ("--llmtrust-dtype", str, "dtype for local hf models: bfloat16, float32, float16 or auto"),
     "device": ("--llmtrust-device", str, "Device for local hf models: cpu, cuda, cuda:N or auto"),
     "batch_size": ("--llmtrust-batch-size", _positive_int, "Batch size for local hf models"),

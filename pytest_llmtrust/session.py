@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_llmtrust.backends.registry import load_backend, parse_spec
 from pytest_llmtrust.config import BACKEND_OPTION_KEYS, Layer, Settings, resolve
+from pytest_llmtrust.errors import ConfigError
 from pytest_llmtrust.model import LLM
 
 if TYPE_CHECKING:
@@ -84,6 +85,30 @@ class LLMTrustSession:
         defaults = self.backend_defaults(spec, settings)
         parse_spec(spec)  # fail early on a malformed spec, before any test body runs
         return LLM(spec, lambda: self.backend(spec, defaults), settings.params, confidence=settings.confidence)
+
+    def steered_llm(self, settings: Settings) -> LLM:
+        """A lazy handle on the settings' model steered by ``settings.steer`` (loaded once per pair)."""
+        if not settings.steer:
+            raise ConfigError(
+                "no steering artefact is configured: pass --llmtrust-steer PATH, set llmtrust_steer in the ini file, "
+                "@pytest.mark.llmtrust(steer=PATH), or 'steer:' in the suite (build one with "
+                "pytest_llmtrust.steering.build.build_steering and save it with .save(PATH))"
+            )
+        spec, steer_spec = settings.model, settings.steer
+        defaults = self.backend_defaults(spec, settings)
+        parse_spec(spec)
+
+        def load() -> Backend:
+            from pytest_llmtrust.steering.steered import SteeredBackend, parse_steer_spec
+
+            key = f"{spec}|{steer_spec}|" + "&".join(f"{k}={v}" for k, v in sorted(defaults.items()))
+            with self._lock:
+                if key not in self.backends:
+                    vectors, name = parse_steer_spec(steer_spec)
+                    self.backends[key] = SteeredBackend(self.backend(spec, defaults), vectors, name)
+                return self.backends[key]
+
+        return LLM(f"{spec}+steer:{steer_spec}", load, settings.params, confidence=settings.confidence)
 
     def judge(self, settings: Settings) -> Judge:
         """The settings' judge (built once per spec)."""

@@ -168,12 +168,13 @@ class ExpectationItem(SuiteItem):
             str(self.suite.path),
             settings.model,
             settings.judge,
+            settings.steer,
             settings.params,
             tuple(sorted(settings.backend_options.items())),
         )
 
         def generate_and_judge() -> SuiteRun:
-            llm = session.llm(settings)
+            llm = session.steered_llm(settings) if settings.steer else session.llm(settings)
             prompts = [p.prompt for p in self.suite.prompts]
             responses = [g.text for g in llm.generate(prompts)]
             judge = session.judge(settings)

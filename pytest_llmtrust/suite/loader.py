@@ -155,6 +155,25 @@ def _prompts(path: Path, root: Node | None, model: SuiteModel, *, listed_files: 
     return out
 
 
+def _steer(path: Path, root: Node | None, spec: str | None) -> str | None:
+    """A ``steer:`` artefact path, resolved next to the suite (options after ``?`` kept)."""
+    if spec is None:
+        return None
+    stem, sep, query = spec.partition("?")
+    resolved = (path.parent / stem).resolve()
+    if not any(resolved.with_name(resolved.name + suffix).is_file() for suffix in (".json", ".safetensors", "")):
+        line, col = yamlsafe.locate(root, ("steer",))
+        raise SuiteError(
+            path,
+            f"no steering artefact {stem!r} next to the suite (looked for {os.path.relpath(resolved)}.json and "
+            ".safetensors); build one with build_steering(...).save(PATH)",
+            line=line,
+            column=col,
+            key="steer",
+        )
+    return str(resolved) + sep + query
+
+
 def load_suite(path: Path) -> Suite | PersonaSuite:
     """Load and validate one suite file (``kind: prompts``, the default, or ``kind: persona_bias``)."""
     data, root = yamlsafe.load(path)
@@ -195,7 +214,12 @@ def load_suite(path: Path) -> Suite | PersonaSuite:
             threshold = _check(path, root, ("expect", name), threshold.for_rate)
         line, _ = yamlsafe.locate(root, ("expect", name), key=True)
         expectations.append(Expectation(name, threshold, exp.confidence, line or 0))
-    settings: dict[str, Any] = {"model": model.model, "judge": model.judge, "confidence": model.confidence}
+    settings: dict[str, Any] = {
+        "model": model.model,
+        "judge": model.judge,
+        "confidence": model.confidence,
+        "steer": _steer(path, root, model.steer),
+    }
     if model.generation is not None:
         gen = model.generation.model_dump(exclude_none=True)
         if "stop" in gen:

@@ -78,6 +78,7 @@ class SuiteModel(_Strict):
     trust: TrustModel | None = None
     model: StrictStr | None = None
     judge: StrictStr | None = None
+    steer: StrictStr | None = None
     generation: GenerationModel | None = None
     confidence: float | None = Field(default=None, gt=0.0, lt=1.0)
     prompts: list[PromptModel] | None = None
