@@ -72,10 +72,8 @@ def main() -> int:
         [{"method": "svd", "n_layers": 5, "scale": 1.0}, {"method": "mean_diff", "n_layers": 5, "scale": 8.0}]
         if args.quick
         else [
-            {"method": method, "n_layers": n, "scale": scale}
-            for method in ("svd", "mean_diff", "ccs")
-            for n in (5, 15)
-            for scale in (1.0, 8.0)
+            *({"method": "svd", "n_layers": n, "scale": s} for n in (5, 15) for s in (1.0, 8.0, -8.0)),
+            *({"method": m, "n_layers": 5, "scale": s} for m in ("mean_diff", "ccs") for s in (1.0, 8.0, -8.0)),
         ]
     )
     rows = []

@@ -19,6 +19,7 @@ from pytest_llmtrust.errors import (
 )
 from pytest_llmtrust.judges.base import Judge, Verdict
 from pytest_llmtrust.markers import bias, trust
+from pytest_llmtrust.metrics.ab import ABResult, ab_compare
 from pytest_llmtrust.metrics.rates import ExpectationFailed, RateResult, compliance_rate, refusal_rate
 from pytest_llmtrust.model import LLM
 from pytest_llmtrust.persona.bbq import load_bbq
@@ -30,6 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "LLM",
+    "ABResult",
     "Backend",
     "BackendUnavailable",
     "ConfigError",
@@ -48,6 +50,7 @@ __all__ = [
     "Threshold",
     "Verdict",
     "__version__",
+    "ab_compare",
     "bias",
     "compliance_rate",
     "load_backend",

@@ -9,6 +9,7 @@ Override ``llmtrust_config`` in a conftest to set defaults for a directory::
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,9 +66,18 @@ def llm(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> LLM:
 
 @pytest.fixture
 def steered_llm(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> LLM:
-    """The model under test edited by the configured steering artefact (``--llmtrust-steer``, marker, ini)."""
+    """The model under test edited by the configured steering artefact (``--llmtrust-steer``, marker, ini).
+
+    A relative artefact path is looked up next to the test file first, then in the working directory.
+    """
+    settings = llmtrust_settings
+    if settings.steer:
+        stem, sep, query = settings.steer.partition("?")
+        beside = Path(request.path).parent / stem
+        if not Path(stem).is_absolute() and beside.with_name(beside.name + ".json").is_file():
+            settings = dataclasses.replace(settings, steer=f"{beside}{sep}{query}")
     with _as_test_failure():
-        return get_session(request.config).steered_llm(llmtrust_settings)
+        return get_session(request.config).steered_llm(settings)
 
 
 @pytest.fixture

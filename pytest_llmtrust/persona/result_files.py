@@ -21,18 +21,18 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
-import tempfile
 import textwrap
 from pathlib import Path
 from statistics import fmean, pstdev
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmtrust.atomic import atomic_write
 from pytest_llmtrust.errors import ConfigError
 from pytest_llmtrust.persona.bbq_score import DEFAULT_BAMT_THRESHOLD, DEFAULT_TB_THRESHOLD, classify_shape
 from pytest_llmtrust.persona.scoring import SCOPES
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Iterable, Mapping, Sequence
 
     from pytest_llmtrust.persona.bbq_score import PersonaBiasResult
@@ -172,30 +172,12 @@ def report_to_dict(report: PersonaBiasReport, *, include_answers: bool = False) 
     return out
 
 
-def _atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder (created if missing)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
 def write_json(report: PersonaBiasReport, path: str | os.PathLike[str], *, include_answers: bool = False) -> Path:
     """Write :func:`report_to_dict` to ``path`` as UTF-8 JSON (indent 2, trailing newline); returns the path."""
     text = json.dumps(
         report_to_dict(report, include_answers=include_answers), indent=2, ensure_ascii=False, allow_nan=False
     )
-    return _atomic_write(path, (text + "\n").encode("utf-8"))
+    return atomic_write(path, (text + "\n").encode("utf-8"))
 
 
 def write_heatmap(
@@ -269,7 +251,7 @@ def write_heatmap(
     ax.set_title(title, fontsize=10, wrap=True)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
-    return _atomic_write(path, buffer.getvalue())
+    return atomic_write(path, buffer.getvalue())
 
 
 def write_result_files(

@@ -15,8 +15,6 @@ import copy
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from pytest_llmtrust.atomic import atomic_write_with
 from pytest_llmtrust.errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    import os
 
 __all__ = ["FORMAT", "SITES", "VERSION", "SteeringVectors", "artefact_paths"]
 
@@ -155,10 +154,10 @@ class SteeringVectors:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"steering vectors meta must be plain JSON to be saved in {json_path}: {exc}") from exc
         tensor_path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(tensor_path, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT}))
+        atomic_write_with(tensor_path, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT}))
         header["sha256"] = _sha256(tensor_path)
         text = json.dumps(header, indent=2, sort_keys=True) + "\n"
-        _atomic_write(json_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        atomic_write_with(json_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return tensor_path, json_path
 
     @classmethod
@@ -229,15 +228,3 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _atomic_write(target: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``target``, then move it into place."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -28,12 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmtrust.atomic import atomic_write
 from pytest_llmtrust.backends.base import GenerationParams
 from pytest_llmtrust.errors import ConfigError, did_you_mean
 from pytest_llmtrust.model import LLM
@@ -208,19 +207,9 @@ def generate_pairs(
 
 def write_pairs(path: str | Path, pairs: Sequence[PreferencePair], **header: Any) -> Path:
     """Write pairs as JSONL: a header line (format, version, and ``header``), then one pair per line; atomic."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps({"format": FORMAT, "version": VERSION, **header}, ensure_ascii=False)]
     lines += [json.dumps(asdict(p), ensure_ascii=False) for p in pairs]
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write(path, ("\n".join(lines) + "\n").encode("utf-8"))
 
 
 def read_pairs(path: str | Path) -> list[PreferencePair]:

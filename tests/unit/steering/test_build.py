@@ -63,7 +63,7 @@ def test_build_gives_an_artefact_that_round_trips(backend: HFBackend, method: st
 
 
 def test_layers_without_a_usable_pair_are_skipped_or_fail_clearly(backend: HFBackend) -> None:
-    with pytest.raises(ConfigError, match="every layer lost all 4 pairs to the cosine > -1.0 filter"):
+    with pytest.raises(ConfigError, match=r"every layer lost all 4 pairs to the cosine > -1\.0 filter"):
         build_steering(backend, pairs(4), cos_threshold=-1.0)
     with pytest.raises(ConfigError, match="needs preference pairs"):
         build_steering(backend, [])
