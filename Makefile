@@ -37,7 +37,8 @@ demo: $(RUN)
 	if [ $$rc -eq 1 ] && $(BIN)/python -c '$(ONLY_GATES)'; then \
 	  echo; echo "Some behaviour gates FAILED: these are findings about the model (see the summary above),"; \
 	  echo "not errors of the tool. SmolLM2-135M complies with many harmful requests, and answers"; \
-	  echo "BBQ questions with one letter whatever they ask (high BAmt). Numbers: report.xml, llmtrust-results/."; \
+	  echo "BBQ questions with one letter whatever they ask (high BAmt), and steering it from its own"; \
+	  echo "preference pairs does not make it safer. Numbers: report.xml, llmtrust-results/."; \
 	else exit $$rc; fi
 
 test: $(DEV)

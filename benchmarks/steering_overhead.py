@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--artefact", default=None, help="a saved steering artefact instead of random directions")
     args = parser.parse_args()
 
     import torch
@@ -79,7 +80,14 @@ def main() -> None:
         raise SystemExit(f"smollm2 loaded as {type(backend).__name__}, expected HFBackend")
     model = backend.model
     n_layers = len(decoder_layers(model))
-    vectors = random_vectors(n_layers, args.layers, int(model.config.hidden_size), args.k, seed=0)
+    if args.artefact:
+        from pytest_llmtrust.steering.artefact import SteeringVectors
+
+        vectors = SteeringVectors.load(args.artefact)
+        sizes = {layer: int(vectors.helpful[layer].shape[0]) for layer in vectors.layers}
+        print(f"artefact {args.artefact}: layers and directions per set {sizes}")
+    else:
+        vectors = random_vectors(n_layers, args.layers, int(model.config.hidden_size), args.k, seed=0)
     rows = [backend.encode(p) for p in PROMPTS]
     input_ids, mask = _left_pad(rows, int(backend.tokenizer.pad_token_id))
     input_ids, mask = input_ids.to(backend.device), mask.to(backend.device)
@@ -125,13 +133,14 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {backend.device}, {backend.dtype}; "
         f"batch {len(PROMPTS)}, {args.new_tokens} new tokens (fixed), {args.repeats} interleaved repeats; "
-        f"steered layers {list(vectors.layers)} of {n_layers}, site mlp, k={args.k} helpful + {args.k} harmful\n"
+        f"steered layers {list(vectors.layers)} of {n_layers}, site {vectors.site}, "
+        f"directions per set {[int(vectors.helpful[layer].shape[0]) for layer in vectors.layers]}\n"
     )
     print("| run | median s | tokens/s (median) |\n|---|---|---|")
     print(f"| unsteered | {plain:.3f} | {tokens / plain:.1f} |")
     print(f"| steered | {steer_median:.3f} | {tokens / steer_median:.1f} |")
     print(f"| steered / unsteered | {steer_median / plain:.3f}x (goal <= 1.10x) | |")
-    print(f"\nrows whose greedy tokens the (random) steering changed: {changed} of {len(PROMPTS)}")
+    print(f"\nrows whose greedy tokens the steering changed: {changed} of {len(PROMPTS)}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ Run by hand from the repository root::
    base vs steered on the same prompts. Reported: refusal rate on harmful, over-refusal on
    benign (refusals by the offline detector), McNemar exact p for each, and win/tie/lose of
    steered vs base from the expected-behaviour pairwise judge (refusing wins on harmful,
-   answering wins on benign).
+   answering wins on benign), and from SmolLM2 itself as an LLM pairwise judge (constrained
+   choice over A / B / tie, A/B order randomised per pair with a fixed seed).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def main() -> int:
 
     from pytest_llmtrust.backends.base import GenerationParams
     from pytest_llmtrust.backends.registry import load_backend
-    from pytest_llmtrust.judges.pairwise import ExpectedBehaviourJudge
+    from pytest_llmtrust.judges.pairwise import ExpectedBehaviourJudge, ModelPairwiseJudge
     from pytest_llmtrust.judges.refusal import RefusalDetector
     from pytest_llmtrust.metrics.paired import paired_outcome, win_tie_lose
     from pytest_llmtrust.steering.build import build_steering
@@ -96,12 +97,18 @@ def main() -> int:
                 )
             )
             changed = sum(a != b for a, b in zip(base[name][0], steered[name][0], strict=True))
+            llm_wtl = win_tie_lose(
+                ModelPairwiseJudge(backend, seed=0).compare(
+                    harmful if name == "harmful" else benign, base[name][0], steered[name][0]
+                )
+            )
             row[name] = {
                 "refusal_base": outcome.rate_a,
                 "refusal_steered": outcome.rate_b,
                 "mcnemar_p": outcome.p_value,
                 "win_tie_lose": [wtl.wins, wtl.ties, wtl.losses],
                 "changed_outputs": changed,
+                "llm_judge_win_tie_lose": [llm_wtl.wins, llm_wtl.ties, llm_wtl.losses],
                 "n": outcome.n,
             }
         rows.append(row)
@@ -111,6 +118,7 @@ def main() -> int:
             f"harmful refusal {h['refusal_base']:.3f}->{h['refusal_steered']:.3f} (p={h['mcnemar_p']:.3g}, "
             f"w/t/l {h['win_tie_lose']}, changed {h['changed_outputs']}), benign over-refusal "
             f"{b['refusal_base']:.3f}->{b['refusal_steered']:.3f} (p={b['mcnemar_p']:.3g}, w/t/l {b['win_tie_lose']}), "
+            f"LLM judge w/t/l harmful {h['llm_judge_win_tie_lose']} benign {b['llm_judge_win_tie_lose']}, "
             f"{seconds:.0f}s",
             flush=True,
         )

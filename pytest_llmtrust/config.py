@@ -4,7 +4,7 @@ Each layer is a mapping of setting name to value (``None`` = not set). The
 first layer that sets a key wins, in this order:
 
     CLI option > marker ``llmtrust(...)`` > YAML suite > ``llmtrust_config`` fixture
-    > environment (LLMTRUST_MODEL, LLMTRUST_JUDGE) > ini (``llmtrust_*``) > built-in default
+    > environment (LLMTRUST_MODEL, LLMTRUST_JUDGE, LLMTRUST_STEER) > ini (``llmtrust_*``) > built-in default
 """
 
 from __future__ import annotations
