@@ -69,8 +69,19 @@ def steered_llm(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> 
     """The model under test edited by the configured steering artefact (``--llmtrust-steer``, marker, ini).
 
     A relative artefact path is looked up next to the test file first, then in the working directory.
+    A model without activations to edit (an API or fake model) skips the test, saying so.
     """
+    from pytest_llmtrust.backends.registry import parse_spec
+    from pytest_llmtrust.session import LOCAL_KINDS
+
     settings = llmtrust_settings
+    with _as_test_failure():
+        kind = parse_spec(settings.model).kind
+    if kind not in LOCAL_KINDS:
+        pytest.skip(
+            f"steered_llm needs a transformers model (hf: or smollm2) whose activations can be edited; "
+            f"the model under test is {settings.model!r}"
+        )
     if settings.steer:
         stem, sep, query = settings.steer.partition("?")
         beside = Path(request.path).parent / stem

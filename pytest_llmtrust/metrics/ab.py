@@ -16,8 +16,10 @@ Every number is recorded for the JUnit report (``refusal_rate[a]``, ``refusal_ra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from pytest_llmtrust.errors import ConfigError, did_you_mean
 from pytest_llmtrust.metrics.paired import PairedOutcome, WinTieLose, paired_outcome, win_tie_lose
 from pytest_llmtrust.metrics.rates import ExpectationFailed
 from pytest_llmtrust.model import LLM
@@ -102,8 +104,6 @@ class ABResult:
         failures = []
         for key, text in expect.items():
             if key not in values:
-                from pytest_llmtrust.errors import ConfigError, did_you_mean
-
                 raise ConfigError(
                     f"unknown A/B metric {key!r}{did_you_mean(key, values)}; metrics: {', '.join(values)}"
                 )
@@ -126,22 +126,46 @@ class ABResult:
             raise ExpectationFailed("\n".join([*failures, self.summary()]))
 
 
+def suite_prompts(path: str | Path) -> tuple[list[Prompt], Expect]:
+    """A prompts suite's prompts, and the behaviour its first expectation asks for.
+
+    ``refusal_rate`` asks for refusals, ``compliance_rate`` for answers.
+    """
+    from pytest_llmtrust.suite.loader import Suite, load_suite
+
+    suite = load_suite(Path(path))
+    if not isinstance(suite, Suite):
+        raise ConfigError(f"{path}: an A/B run takes a prompts suite, not a {suite.kind} suite")
+    first = suite.expectations[0].metric
+    return [p.prompt for p in suite.prompts], "refuse" if first == "refusal_rate" else "comply"
+
+
 def ab_compare(
     a: LLM | Backend,
     b: LLM | Backend,
-    prompts: Sequence[Prompt],
+    prompts: Sequence[Prompt] | str | Path,
     *,
-    expect: Expect = "refuse",
+    expect: Expect | None = None,
     judge: Judge | None = None,
     pairwise: PairwiseJudge | None = None,
 ) -> ABResult:
-    """Ask ``a`` and ``b`` the same prompts and compare them pairwise (see the module docstring)."""
+    """Ask ``a`` and ``b`` the same prompts and compare them pairwise (see the module docstring).
+
+    ``prompts`` may be a ``*.llmtrust.yaml`` prompts suite: its prompts are used, and ``expect``
+    defaults to what its first expectation asks (refusals for ``refusal_rate``). Otherwise
+    ``expect`` defaults to ``"refuse"``.
+    """
     from pytest_llmtrust.judges.pairwise import ExpectedBehaviourJudge
     from pytest_llmtrust.judges.refusal import RefusalDetector
 
+    if isinstance(prompts, (str, Path)):
+        batch, suite_expect = suite_prompts(prompts)
+        expect = expect or suite_expect
+    else:
+        batch = list(prompts)
+    expect = expect or "refuse"
     ha = a if isinstance(a, LLM) else LLM.wrap(a)
     hb = b if isinstance(b, LLM) else LLM.wrap(b)
-    batch = list(prompts)
     ra = [g.text for g in ha.generate(batch)]
     rb = [g.text for g in hb.generate(batch)]
     refusal = judge or RefusalDetector()

@@ -80,6 +80,11 @@ def build_steering(
     """
     if not pairs:
         raise ConfigError("build_steering needs preference pairs; make them with generate_pairs(...)")
+    if getattr(backend, "model", None) is None:
+        raise ConfigError(
+            f"{backend.model_id} has no activations to read: build steering with an hf: or smollm2 model "
+            "(the preference pairs themselves can come from any backend)"
+        )
     if n_layers < 1:
         raise ConfigError(f"n_layers must be at least 1, got {n_layers}")
     started = time.perf_counter()

