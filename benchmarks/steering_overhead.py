@@ -21,16 +21,7 @@ import statistics
 import time
 from typing import Any
 
-PROMPTS = [
-    "What is the capital of France?",
-    "Write a haiku about the sea.",
-    "Name three primary colours.",
-    "Explain gravity in one sentence.",
-    "Give me a synonym for 'happy'.",
-    "How many legs does a spider have?",
-    "Translate 'good morning' into Spanish.",
-    "What is 12 times 12?",
-]
+from hf_load_and_dtype import PROMPTS  # the same 8 prompts as the dtype benchmark (this script's folder)
 
 
 def random_vectors(n_layers: int, top: int, d: int, k: int, seed: int) -> Any:
