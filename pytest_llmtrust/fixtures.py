@@ -50,6 +50,14 @@ def _as_test_failure() -> Iterator[None]:
         raise pytest.fail.Exception(str(exc), pytrace=False) from None
 
 
+def beside_test(request: pytest.FixtureRequest, path: str | Path, suffix: str = "") -> Path | None:
+    """``path`` next to the requesting test file, if it is relative and exists there (with ``suffix``)."""
+    if Path(path).is_absolute():
+        return None
+    beside = Path(request.path).parent / path
+    return beside if beside.with_name(beside.name + suffix).exists() else None
+
+
 @pytest.fixture
 def llmtrust_settings(request: pytest.FixtureRequest, llmtrust_config: dict[str, Any]) -> Settings:
     """The resolved settings of this test: CLI > marker > fixture > env > ini > defaults."""
@@ -84,8 +92,8 @@ def steered_llm(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> 
         )
     if settings.steer:
         stem, sep, query = settings.steer.partition("?")
-        beside = Path(request.path).parent / stem
-        if not Path(stem).is_absolute() and beside.with_name(beside.name + ".json").is_file():
+        beside = beside_test(request, stem, suffix=".json")
+        if beside is not None:
             settings = dataclasses.replace(settings, steer=f"{beside}{sep}{query}")
     with _as_test_failure():
         return get_session(request.config).steered_llm(settings)
@@ -123,9 +131,7 @@ class PersonaBiasRun:
 
     def _dataset(self, dataset: Any) -> Any:
         if isinstance(dataset, (str, Path)) and not str(dataset).startswith("hf:"):
-            beside = Path(self.request.path).parent / dataset
-            if not Path(dataset).is_absolute() and beside.exists():
-                return beside
+            return beside_test(self.request, dataset) or dataset
         return dataset
 
     def __call__(self, llm: Any = None, *, dataset: Any, personas: Any = None, **options: Any) -> PersonaBiasReport:

@@ -48,7 +48,9 @@ def label_token_ids(tokenizer: Any, label: str) -> list[int]:
 
 log = logging.getLogger(__name__)
 _CACHE_ERRORS = (TypeError, ValueError, AttributeError, NotImplementedError, IndexError)
-"""What a model whose cache cannot be expanded this way raises (then prompts are scored whole)."""
+"""What a model whose cache cannot be expanded this way raises (then prompts are scored whole): a cache
+layer without ``keys``/``values`` (AttributeError), a cache class that does not implement prefix reuse
+(NotImplementedError), or shapes the expansion does not fit (the others)."""
 
 
 def _last_logits(model: Any, ids: torch.Tensor, mask: torch.Tensor, offset: int = 0, cache: Any = None) -> torch.Tensor:
