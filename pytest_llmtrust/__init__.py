@@ -2,7 +2,7 @@
 
 Public API (importing it never imports torch)::
 
-    from pytest_llmtrust import trust, bias, refusal_rate, compliance_rate, persona_bias, load_bbq
+    from pytest_llmtrust import trust, bias, refusal_rate, compliance_rate, persona_bias, load_bbq, run_study
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from pytest_llmtrust.model import LLM
 from pytest_llmtrust.persona.bbq import load_bbq
 from pytest_llmtrust.persona.runner import PersonaBiasReport, persona_bias
 from pytest_llmtrust.stats import wilson_interval
+from pytest_llmtrust.studies.base import StudyResult
+from pytest_llmtrust.studies.registry import run_study
 from pytest_llmtrust.thresholds import Threshold
 
 __version__ = "0.1.0"
@@ -46,6 +48,7 @@ __all__ = [
     "PersonaBiasReport",
     "Prompt",
     "RateResult",
+    "StudyResult",
     "SuiteError",
     "Threshold",
     "Verdict",
@@ -57,6 +60,7 @@ __all__ = [
     "load_bbq",
     "persona_bias",
     "refusal_rate",
+    "run_study",
     "trust",
     "wilson_interval",
 ]

@@ -42,7 +42,7 @@ def llmtrust_config() -> dict[str, Any]:
 
 
 @contextmanager
-def _as_test_failure() -> Iterator[None]:
+def as_test_failure() -> Iterator[None]:
     """Turn our own errors into a clean test failure (message only, no traceback)."""
     try:
         yield
@@ -61,14 +61,14 @@ def beside_test(request: pytest.FixtureRequest, path: str | Path, suffix: str = 
 @pytest.fixture
 def llmtrust_settings(request: pytest.FixtureRequest, llmtrust_config: dict[str, Any]) -> Settings:
     """The resolved settings of this test: CLI > marker > fixture > env > ini > defaults."""
-    with _as_test_failure():
+    with as_test_failure():
         return get_session(request.config).settings(marker=item_settings(request.node), fixture=llmtrust_config)
 
 
 @pytest.fixture
 def llm(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> LLM:
     """The model under test; loaded on first use and shared by the whole session."""
-    with _as_test_failure():
+    with as_test_failure():
         return get_session(request.config).llm(llmtrust_settings)
 
 
@@ -83,7 +83,7 @@ def steered_llm(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> 
     from pytest_llmtrust.session import LOCAL_KINDS
 
     settings = llmtrust_settings
-    with _as_test_failure():
+    with as_test_failure():
         kind = parse_spec(settings.model).kind
     if kind not in LOCAL_KINDS:
         pytest.skip(
@@ -95,14 +95,14 @@ def steered_llm(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> 
         beside = beside_test(request, stem, suffix=".json")
         if beside is not None:
             settings = dataclasses.replace(settings, steer=f"{beside}{sep}{query}")
-    with _as_test_failure():
+    with as_test_failure():
         return get_session(request.config).steered_llm(settings)
 
 
 @pytest.fixture
 def judge(request: pytest.FixtureRequest, llmtrust_settings: Settings) -> Judge:
     """The judge: the offline refusal detector unless a model spec makes it an LLM judge."""
-    with _as_test_failure():
+    with as_test_failure():
         return get_session(request.config).judge(llmtrust_settings)
 
 
@@ -144,7 +144,7 @@ class PersonaBiasRun:
         if not chosen:
             raise ConfigError("persona_bias() needs personas=[...] or a @bias(persona=...) marker on the test")
         model = llm if llm is not None else self.request.getfixturevalue("llm")
-        with _as_test_failure():
+        with as_test_failure():
             report = persona_bias(model, dataset=self._dataset(dataset), personas=chosen, **options)
             targets = set(report.result().tb_by_persona_target[report.result().default])
             missing = [t for t in self._marker("target") if t not in targets]

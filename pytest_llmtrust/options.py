@@ -59,7 +59,7 @@ SETTINGS: dict[str, tuple[str, Parser, str]] = {
     "judge": (
         "--llmtrust-judge",
         str,
-        "Judge: 'refusal' (offline detector, default) or a model spec for an LLM judge",
+        "Judge: 'refusal' (offline judges, default), 'embedding' (all-MiniLM-L6-v2) or a model spec for an LLM judge",
     ),
     "max_new_tokens": (
         "--llmtrust-max-new-tokens",

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Generator
     from pathlib import Path
 
-pytest_plugins = ["pytest_llmtrust.fixtures"]
+pytest_plugins = ["pytest_llmtrust.fixtures", "pytest_llmtrust.study_fixture"]
 
 ROWS = pytest.StashKey[list[Row]]()
 SELECTORS = pytest.StashKey[list[tuple[str, str | None]]]()

@@ -1,4 +1,4 @@
-"""Result files of a test run (persona-bias JSON and heatmaps), named after the test that made them."""
+"""Result files of a test run (persona-bias and study JSON, heatmaps), named after the suite or test that made them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import pytest
 
     from pytest_llmtrust.persona.runner import PersonaBiasReport
+    from pytest_llmtrust.studies.base import StudyResult
 
 RESULT_PROPERTIES = ("llmtrust_result_json", "llmtrust_heatmap")
 """JUnit property names of the written files' paths."""
@@ -38,3 +39,24 @@ def save_persona_results(item: pytest.Item, report: PersonaBiasReport, stem: str
         shown = path.relative_to(item.config.rootpath) if path.is_relative_to(item.config.rootpath) else path
         item.user_properties.append((name, shown.as_posix()))
     return paths
+
+
+def save_study_results(item: pytest.Item, result: StudyResult, stem: str) -> Path | None:
+    """Write a study's measures and judged cases as JSON into the results folder; note the path on the item."""
+    import json
+
+    from pytest_llmtrust.atomic import atomic_write
+
+    folder = results_dir(item.config)
+    if folder is None:
+        return None
+    data = result.to_json()
+    data["cases"] = [
+        {"prompt": c.prompt, "response": c.response, "outcome": c.outcome, "good": c.good, "score": c.score}
+        for c in result.cases
+    ]
+    path = folder / f"{file_stem(stem)}.json"
+    atomic_write(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+    shown = path.relative_to(item.config.rootpath) if path.is_relative_to(item.config.rootpath) else path
+    item.user_properties.append((RESULT_PROPERTIES[0], shown.as_posix()))
+    return path

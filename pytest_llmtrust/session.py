@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,9 +15,11 @@ from pytest_llmtrust.model import LLM
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from pathlib import Path
 
     from pytest_llmtrust.backends.base import Backend
     from pytest_llmtrust.judges.base import Judge
+    from pytest_llmtrust.studies.base import StudyResult
 
 LOCAL_KINDS = frozenset({"hf", "smollm2"})
 
@@ -110,13 +113,33 @@ class LLMTrustSession:
 
         return LLM(f"{spec}+steer:{steer_spec}", load, settings.params, confidence=settings.confidence)
 
-    def judge(self, settings: Settings) -> Judge:
-        """The settings' judge (built once per spec)."""
+    def judge(self, settings: Settings, question: str = "refusal") -> Judge:
+        """The settings' judge for a yes/no ``question`` (built once per spec and question)."""
         from pytest_llmtrust.judges.registry import load_judge
 
+        key = settings.judge if question == "refusal" else f"{settings.judge}|{question}"
         with self._lock:
-            if settings.judge not in self.judges:
-                self.judges[settings.judge] = load_judge(
-                    settings.judge, lambda spec: self.backend(spec, self.backend_defaults(spec, settings))
+            if key not in self.judges:
+                self.judges[key] = load_judge(
+                    settings.judge,
+                    lambda spec: self.backend(spec, self.backend_defaults(spec, settings)),
+                    question=question,
                 )
-            return self.judges[settings.judge]
+            return self.judges[key]
+
+    def run_study(self, kind: str, settings: Settings, options: Any, *, base: Path | None = None) -> StudyResult:
+        """Run study ``kind`` with validated ``options`` on the settings' model and judge."""
+        from pytest_llmtrust.studies.base import StudyContext
+        from pytest_llmtrust.studies.registry import get_study
+
+        def load_model(spec: str) -> LLM:
+            return self.llm(dataclasses.replace(settings, model=spec))
+
+        ctx = StudyContext(
+            llm=self.llm(settings),
+            judge=lambda question: self.judge(settings, question),
+            load_model=load_model,
+            base=base,
+            confidence=settings.confidence,
+        )
+        return get_study(kind).run(ctx, options)

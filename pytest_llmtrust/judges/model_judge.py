@@ -2,15 +2,20 @@
 
 The question lives in a prompt file (``judges/prompts/<name>.txt``) with the
 placeholders ``{prompt}``, ``{response}`` and ``{nonce}``. The judged text is
-fenced by markers that carry a random nonce, and any marker-like text inside
-it is neutralised, so a response cannot close the fence and speak to the
-judge. The judge's reply is read by its first word: yes, no, or unparsed.
+fenced by markers such as ``[ANSWER {nonce}]`` ... ``[END ANSWER {nonce}]``
+that carry a random nonce, drawn afresh for every batch. Any marker-like text
+inside the judged text (the marker names of :data:`MARKER_NAMES` and those the
+template uses, in any case and spacing, with or without ``END``, whatever code
+follows) has its square brackets turned into round ones, so a response cannot
+close the fence and speak to the judge, even if it guesses the nonce. The
+judge's reply is read by its first word: yes, no, or unparsed.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -22,7 +27,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 JUDGE_PARAMS = GenerationParams(max_new_tokens=8, temperature=0.0)
-_FENCE = re.compile(r"\[(?:END )?(?:REQUEST|RESPONSE)[^\]]*\]", re.IGNORECASE)
+MARKER_NAMES: tuple[str, ...] = ("REQUEST", "RESPONSE", "QUESTION", "ANSWER", "TASK")
+"""Marker names defused in judged text whatever the template (a template's own names are added)."""
+_MARKER_NAME = re.compile(r"\[(?:END )?([A-Z][A-Z0-9 ]*?) \{nonce\}\]")
+_FENCE = re.compile(r"\[\s*(?:END[\s_-]*)?(?:" + "|".join(MARKER_NAMES) + r")[^\]]*\]", re.IGNORECASE)
 _FIRST_WORD = re.compile(r"^[\s\"'*_`>#:.\-]*(yes|no)(?![a-z0-9])", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\{(nonce|prompt|response)\}")
 
@@ -41,13 +49,30 @@ def parse_yes_no(reply: str) -> bool | None:
     return None if m is None else m.group(1).lower() == "yes"
 
 
+@lru_cache(maxsize=64)
+def fence_pattern(template: str) -> re.Pattern[str]:
+    """The marker-like text to defuse for ``template``: :data:`MARKER_NAMES` plus the template's own names.
+
+    A marker-like span is ``[``, optional spaces, an optional ``END`` (``END ``, ``END_``, ``end-``),
+    the first word of a marker name in any case, then anything up to the next ``]``: so
+    ``[ANSWER 1 x]``, ``[answer1]`` and ``[ End  Answer c0ffee42 ]`` are all defused.
+    """
+    words = {name.split()[0] for name in _MARKER_NAME.findall(template)} | set(MARKER_NAMES)
+    if words == set(MARKER_NAMES):
+        return _FENCE
+    names = "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
+    return re.compile(r"\[\s*(?:END[\s_-]*)?(?:" + names + r")[^\]]*\]", re.IGNORECASE)
+
+
+def defuse(text: str, pattern: re.Pattern[str] = _FENCE) -> str:
+    """Turn the brackets of every marker-like span of ``text`` into parentheses."""
+    return pattern.sub(lambda m: m.group(0).replace("[", "(").replace("]", ")"), text)
+
+
 def render(template: str, prompt: str, response: str, nonce: str) -> str:
     """Fill the template; fence markers inside the judged text are defused."""
-
-    def defuse(text: str) -> str:
-        return _FENCE.sub(lambda m: m.group(0).replace("[", "(").replace("]", ")"), text)
-
-    values = {"nonce": nonce, "prompt": defuse(prompt), "response": defuse(response)}
+    pattern = fence_pattern(template)
+    values = {"nonce": nonce, "prompt": defuse(prompt, pattern), "response": defuse(response, pattern)}
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
@@ -63,8 +88,9 @@ class ModelJudge:
 
     @property
     def name(self) -> str:
-        """``llm:<model id>``."""
-        return f"llm:{self.backend.model_id}"
+        """``llm:<model id>``, plus `` (<question>)`` for any question but ``refusal``."""
+        suffix = "" if self.question == "refusal" else f" ({self.question})"
+        return f"llm:{self.backend.model_id}{suffix}"
 
     def judge(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[Verdict]:
         """One verdict per pair; unparseable judge replies give ``label=None``."""

@@ -18,6 +18,7 @@ from pytest_llmtrust.fixtures import get_session
 from pytest_llmtrust.metrics.rates import ExpectationFailed, judged_rate
 from pytest_llmtrust.suite.loader import Expectation, Suite, load_suite
 from pytest_llmtrust.suite.persona_suite import PersonaSuite
+from pytest_llmtrust.suite.study_suite import StudySuite
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -56,6 +57,14 @@ class SuiteFile(pytest.File):
             suite = load_suite(self.path)
         except SuiteError as exc:
             yield BrokenSuiteItem.from_parent(self, name="suite", error=exc)
+            return
+        if isinstance(suite, StudySuite):
+            from pytest_llmtrust.suite.study_collect import StudyGateItem
+
+            for study_gate in suite.gates:
+                yield StudyGateItem.from_parent(
+                    self, name=study_gate.metric, callobj=_suite_expectation, suite=suite, gate=study_gate
+                )
             return
         if isinstance(suite, PersonaSuite):
             from pytest_llmtrust.suite.persona_collect import PersonaGateItem

@@ -11,10 +11,11 @@ from pydantic import ValidationError
 from pytest_llmtrust import taxonomy
 from pytest_llmtrust.backends.registry import parse_spec
 from pytest_llmtrust.errors import ConfigError, SuiteError, did_you_mean
-from pytest_llmtrust.judges.registry import DETECTOR_NAMES
+from pytest_llmtrust.judges.registry import judge_model_spec
 from pytest_llmtrust.suite import prompt_files, yamlsafe
 from pytest_llmtrust.suite.persona_suite import KIND, PersonaSuite, load_persona_suite
 from pytest_llmtrust.suite.schema import RATE_KINDS, SUITE_KINDS, SuiteModel, model_at
+from pytest_llmtrust.suite.study_suite import StudySuite, load_study_suite
 from pytest_llmtrust.thresholds import Threshold
 
 if TYPE_CHECKING:
@@ -174,13 +175,34 @@ def _steer(path: Path, root: Node | None, spec: str | None) -> str | None:
     return str(resolved) + sep + query
 
 
-def load_suite(path: Path) -> Suite | PersonaSuite:
-    """Load and validate one suite file (``kind: prompts``, the default, or ``kind: persona_bias``)."""
+def _kind(path: Path, root: Node | None, kind: object) -> str:
+    """The suite's kind, or a located error naming the kinds there are."""
+    from pytest_llmtrust.studies.registry import STUDIES
+
+    kinds = ["prompts", KIND, *STUDIES]
+    if kind is None:
+        return "prompts"
+    if isinstance(kind, str) and kind in kinds:
+        return kind
+    line, col = yamlsafe.locate(root, ("kind",))
+    hint = did_you_mean(str(kind), kinds)
+    raise SuiteError(
+        path, f"unknown suite kind {kind!r}{hint}; kinds: {', '.join(kinds)}", line=line, column=col, key="kind"
+    )
+
+
+def load_suite(path: Path) -> Suite | PersonaSuite | StudySuite:
+    """Load and validate one suite file: ``kind: prompts`` (the default), ``persona_bias``, or a study."""
     data, root = yamlsafe.load(path)
     if not isinstance(data, dict):
         raise SuiteError(path, "a suite file must be a mapping with at least 'suite', 'prompts' and 'expect'", line=1)
-    if data.get("kind") == KIND:
+    kind = _kind(path, root, data.get("kind"))
+    if kind == KIND:
         return load_persona_suite(path, data, root)
+    if kind != "prompts":
+        from pytest_llmtrust.studies.registry import get_study
+
+        return load_study_suite(path, data, root, get_study(kind))
     try:
         model = SuiteModel.model_validate(data)
     except ValidationError as exc:
@@ -195,8 +217,9 @@ def load_suite(path: Path) -> Suite | PersonaSuite:
             trust["subcategory"] = _check(path, root, ("trust",), lambda: taxonomy.subcategory(cat, sub))
     for key in ("model", "judge"):
         value = getattr(model, key)
-        if value is not None and not (key == "judge" and value.strip().lower() in DETECTOR_NAMES):
-            _check(path, root, (key,), lambda v=value: parse_spec(v[4:] if v.startswith("llm:") else v))
+        named = judge_model_spec(value) if key == "judge" and value is not None else value
+        if named is not None:
+            _check(path, root, (key,), lambda v=named: parse_spec(v))
     metrics = SUITE_KINDS[model.kind]
     expectations = []
     for name, exp in model.expect.items():

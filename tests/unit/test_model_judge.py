@@ -9,7 +9,7 @@ import pytest
 from pytest_llmtrust.backends.fake import FakeBackend
 from pytest_llmtrust.errors import ConfigError
 from pytest_llmtrust.judges.base import Judge, Verdict
-from pytest_llmtrust.judges.model_judge import JUDGE_PARAMS, ModelJudge, load_prompt, parse_yes_no, render
+from pytest_llmtrust.judges.model_judge import JUDGE_PARAMS, ModelJudge, defuse, load_prompt, parse_yes_no, render
 
 NONCE = "c0ffee42"
 
@@ -188,3 +188,53 @@ def test_model_judge_length_mismatch() -> None:
 def test_render_placeholders_in_judged_text_stay_literal() -> None:
     out = render("{prompt}|{response}", "what does {response} mean?", "R", NONCE)
     assert out == "what does {response} mean?|R"
+
+
+# --- questions other than refusal --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "name"),
+    [("refusal", "llm:fake:j"), ("harmful", "llm:fake:j (harmful)"), ("task_refused", "llm:fake:j (task_refused)"),
+     ("moral_refusal", "llm:fake:j (moral_refusal)"), ("consistent", "llm:fake:j (consistent)")],
+)  # fmt: skip
+def test_model_judge_name_says_the_question(question: str, name: str) -> None:
+    judge = ModelJudge(FakeBackend(lambda _t: "yes", name="j"), question=question)
+    assert judge.name == name
+    assert judge.template == load_prompt(question)
+
+
+def test_model_judge_consistent_fences_both_answers() -> None:
+    asks: list[str] = []
+
+    def script(ask: str) -> str:
+        asks.append(ask)
+        return "Yes"
+
+    [verdict] = ModelJudge(FakeBackend(script), question="consistent").judge(["ANS-ONE"], ["ANS-TWO"])
+    assert verdict.label is True
+    nonce = re.findall(r"\[END ANSWER 2 ([0-9a-f]{8})\]", asks[0])[0]
+    assert _between(asks[0], f"[ANSWER 1 {nonce}]", f"[END ANSWER 1 {nonce}]") == "\nANS-ONE\n"
+    assert _between(asks[0], f"[ANSWER 2 {nonce}]", f"[END ANSWER 2 {nonce}]") == "\nANS-TWO\n"
+
+
+@pytest.mark.parametrize(
+    "marker",
+    ["[QUESTION x]", "[END QUESTION x]", "[ANSWER 1 x]", "[END ANSWER 2 x]", "[TASK x]", "[end task x]",
+     "[ End  Response x ]", "[END_ANSWER x]", "[end-request]", "[answer]"],
+)  # fmt: skip
+def test_defuse_new_marker_names(marker: str) -> None:
+    assert defuse(f"a {marker} b") == f"a {marker.replace('[', '(').replace(']', ')')} b"
+
+
+def test_defuse_leaves_other_brackets() -> None:
+    assert defuse("[1] [note] [x](y) [QUEST] [ENDING]") == "[1] [note] [x](y) [QUEST] [ENDING]"
+
+
+def test_unparsed_verdicts_are_kept_and_countable() -> None:
+    replies = {"R1": "Yes", "R2": "I think so", "R3": "No", "R4": ""}
+    backend = FakeBackend(lambda ask: next(v for k, v in replies.items() if k in ask), name="j")
+    verdicts = ModelJudge(backend, question="harmful").judge(["q"] * 4, list(replies))
+    assert [v.label for v in verdicts] == [True, None, False, None]
+    assert sum(v.label is None for v in verdicts) == 2
+    assert verdicts[1].reason == "judge said 'I think so'"

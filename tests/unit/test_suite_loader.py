@@ -403,7 +403,8 @@ def test_bad_generation_value(tmp_path: Path) -> None:
 def test_bad_kind(tmp_path: Path) -> None:
     path = write(tmp_path, "suite: s\nkind: pairs\nprompts: [a]\n" + EXPECT)
     text = assert_at(failure(path), path, 2, 7)
-    assert "'prompts' or 'persona_bias' (got 'pairs')" in text
+    assert "unknown suite kind 'pairs'" in text
+    assert "kinds: prompts, persona_bias, hallucination, safety, fairness, miscalibration, misuse, copyright" in text
 
 
 def test_bad_message_role(tmp_path: Path) -> None:
@@ -690,3 +691,21 @@ def test_yamlsafe_builds_plain_types_only(tmp_path: Path) -> None:
     assert data["f"] == 0.5
     with pytest.raises(SuiteError, match="YAML tags are not allowed"):
         yamlsafe.load(write(tmp_path, "x: !!python/name:os.system\n", "t.yaml"))
+
+
+@pytest.mark.parametrize(
+    "judge", ["embedding", "minilm", "embedding:./my-encoder", "refusal", "llm:smollm2", "fake:refuse"]
+)
+def test_judge_specs_of_every_kind_load(tmp_path: Path, judge: str) -> None:
+    prompts = load_suite(write(tmp_path, f"suite: s\njudge: '{judge}'\nprompts: [a]\n" + EXPECT))
+    assert prompts.settings["judge"] == judge
+    study = load_suite(
+        write(tmp_path, f"suite: s\nkind: typo\njudge: '{judge}'\nexpect: {{consistency_ratio: '>= 0.9'}}\n")
+    )
+    assert study.settings["judge"] == judge
+
+
+def test_a_bad_judge_model_spec_is_located_in_a_study_suite(tmp_path: Path) -> None:
+    path = write(tmp_path, "suite: s\nkind: typo\njudge: 'nope:x'\nexpect: {consistency_ratio: '>= 0.9'}\n")
+    text = assert_at(failure(path), path, 3, 8)
+    assert "judge" in text
