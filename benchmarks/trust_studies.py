@@ -6,9 +6,10 @@ Run from the repository root (package installed)::
     python benchmarks/trust_studies.py --shared        # also the authors' data from ../shared/data/llm_eval
     python benchmarks/trust_studies.py --only causal typo
 
-It prints one markdown table (study, data, metric values, n, seconds) and writes
-``docs/results/trust_studies.json``. The judge is the offline default (``refusal``) unless
-``--judge`` names another (``embedding``, or a model spec for an LLM judge).
+It prints one markdown row per run (study, data, metric values, seconds) and updates
+``docs/results/trust_studies.json`` after each run (rows of other runs already there are kept).
+The judge is the offline default (``refusal``) unless ``--judge`` names another (``embedding``,
+or a model spec for an LLM judge).
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def main() -> None:
         if not SHARED.is_dir():
             raise SystemExit("--shared needs ../shared/data/llm_eval next to the repository")
         runs += [(s, "authors", AUTHORS[s]) for s in args.only if s in AUTHORS]
-    rows = []
+    saved = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": []}
+    rows: list[dict[str, Any]] = saved["runs"]
     for study, data, options in runs:
         t0 = time.perf_counter()
         result = run_study(study, llm, judge=args.judge, **options)
@@ -85,10 +87,10 @@ def main() -> None:
             "seconds": round(seconds, 1),
             **result.to_json(),
         }
-        rows.append(row)
+        rows[:] = [r for r in rows if (r["study"], r["data"]) != (study, data)] + [row]
         print(f"| {study} | {data} | {_fmt(row['measures'])} | {seconds:.0f} s |", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"model": llm.model_id, "judge": args.judge, "runs": rows}, indent=1) + "\n")
+        args.out.parent.mkdir(parents=True, exist_ok=True)  # after every run, so an interrupted run keeps its rows
+        args.out.write_text(json.dumps({"model": llm.model_id, "judge": args.judge, "runs": rows}, indent=1) + "\n")
     print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
 
 

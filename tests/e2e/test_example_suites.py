@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_llmtrust.recording import group_properties
 from tests.conftest import require
 
 pytestmark = pytest.mark.realmodel
@@ -64,6 +65,29 @@ def test_example_suites_report_their_numbers(pytester: pytest.Pytester) -> None:
     assert ("metric", "net") in props
     assert any(k == "model" and str(v).endswith("+steer:smollm2-harmless") for k, v in props)
     assert case.find("error") is None
+
+    # the eight Trustworthy-LLM studies: a gated record per item, a JSON result per suite
+    studies = {
+        "accuracy": "hallucination",
+        "safe_ratio": "safety",
+        "refuse_ratio": "fairness",
+        "parsed_rate": "miscalibration",
+        "refuse_ratio_cyberattack": "misuse",
+        "leak_rate": "copyright",
+        "q1_accuracy": "causal",
+        "consistency_ratio": "typo",
+    }
+    for name, study in studies.items():
+        gated = [
+            g
+            for g in group_properties([(p.get("name", ""), p.get("value")) for p in cases[name].iter("property")])
+            if g.get("threshold") is not None
+        ]
+        assert [g["metric"] for g in gated] == [f"{study}.{name}"]
+        assert str(gated[0]["model"]).startswith("smollm2:SmolLM2-135M-Instruct-Q4_1")
+        assert cases[name].find("error") is None
+        assert (results / f"{study}.json").is_file()
+    assert cases["test_choice_is_stable_under_casing_and_whitespace"].find("error") is None
 
 
 def test_a_model_spec_turns_the_judge_into_an_llm_judge(pytester: pytest.Pytester) -> None:
