@@ -244,10 +244,7 @@ def load_suite(path: Path) -> Suite | PersonaSuite | StudySuite:
         "steer": _steer(path, root, model.steer),
     }
     if model.generation is not None:
-        gen = model.generation.model_dump(exclude_none=True)
-        if "stop" in gen:
-            gen["stop"] = tuple(gen["stop"])
-        settings.update(gen)
+        settings.update(model.generation.settings())
     return Suite(
         path=path,
         name=model.suite,

@@ -61,6 +61,13 @@ class GenerationModel(_Strict):
     def _one_stop(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    def settings(self) -> dict[str, Any]:
+        """The keys that were set, as settings (``stop`` as a tuple)."""
+        gen = self.model_dump(exclude_none=True)
+        if "stop" in gen:
+            gen["stop"] = tuple(gen["stop"])
+        return gen
+
 
 class ExpectationModel(_Strict):
     """A metric's threshold, and optionally the interval level it gates on."""

@@ -164,10 +164,7 @@ def load_study_suite(path: Path, data: dict[str, Any], root: Node | None, spec: 
             raise _located(path, root, (key,), str(exc)) from None
     settings: dict[str, Any] = {"model": model.model, "judge": model.judge, "confidence": model.confidence}
     if model.generation is not None:
-        gen = model.generation.model_dump(exclude_none=True)
-        if "stop" in gen:
-            gen["stop"] = tuple(gen["stop"])
-        settings.update(gen)
+        settings.update(model.generation.settings())
     return StudySuite(
         path=path,
         name=model.suite,
