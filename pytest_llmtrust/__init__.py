@@ -2,7 +2,7 @@
 
 Public API (importing it never imports torch)::
 
-    from pytest_llmtrust import trust, bias, refusal_rate, compliance_rate, persona_bias, load_bbq, run_study
+    from pytest_llmtrust import trust, bias, prompts, refusal_rate, compliance_rate, persona_bias, load_bbq, run_study
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pytest_llmtrust.errors import (
     SuiteError,
 )
 from pytest_llmtrust.judges.base import Judge, Verdict
-from pytest_llmtrust.markers import bias, trust
+from pytest_llmtrust.markers import bias, prompts, trust
 from pytest_llmtrust.metrics.ab import ABResult, ab_compare
 from pytest_llmtrust.metrics.rates import ExpectationFailed, RateResult, compliance_rate, refusal_rate
 from pytest_llmtrust.model import LLM
@@ -59,6 +59,7 @@ __all__ = [
     "load_backend",
     "load_bbq",
     "persona_bias",
+    "prompts",
     "refusal_rate",
     "run_study",
     "trust",

@@ -68,3 +68,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return a ``"; did you mean 'x'?"`` hint, or an empty string."""
     matches = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f"; did you mean {matches[0]!r}?" if matches else ""
+
+
+class CacheMiss(LLMTrustError):
+    """Replay mode (``--llmtrust-cache=replay``) met a request the generation cache does not hold."""

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_llmtrust import taxonomy
+from pytest_llmtrust.backends.base import GenerationParams, Prompt
 from pytest_llmtrust.config import SETTING_KEYS
 from pytest_llmtrust.errors import ConfigError, did_you_mean
 
@@ -22,7 +23,10 @@ MARKER_LINES = (
     "bias(persona=None, target=None): persona(s) and target group(s) a persona-bias test covers",
     "llmtrust(**settings): per-test settings: model, judge, steer, max_new_tokens, temperature, top_p, seed, stop, "
     "confidence",
+    "prompts(*prompts, **generation): prompts the test will generate for (answered in batches before tests run); "
+    "keyword arguments: max_new_tokens, temperature, top_p, seed, stop",
 )
+PROMPT_OVERRIDES = ("max_new_tokens", "temperature", "top_p", "seed", "stop")
 BIAS_KWARGS = ("persona", "target")
 CONFIG_SETTINGS = tuple(k for k in SETTING_KEYS if k not in ("dtype", "device", "batch_size"))
 
@@ -90,6 +94,54 @@ def bias(persona: str | Sequence[str] | None = None, target: str | Sequence[str]
     return pytest.mark.bias(**bias_kwargs(persona=persona, target=target))
 
 
+def prompts_kwargs(*args: Any, **kwargs: Any) -> tuple[list[Prompt], dict[str, Any]]:
+    """Validate ``prompts`` marker arguments; return the prompts and the generation overrides.
+
+    Prompts are strings or message lists, given one per argument or as one list.
+    """
+    for key in kwargs:
+        if key not in PROMPT_OVERRIDES:
+            raise ConfigError(
+                f"prompts() got an unknown argument {key!r}{did_you_mean(key, PROMPT_OVERRIDES)}; "
+                f"generation arguments: {', '.join(PROMPT_OVERRIDES)}"
+            )
+    items: list[Any] = list(args)
+    if len(args) == 1 and isinstance(args[0], (list, tuple)) and not _is_messages(args[0]):
+        items = list(args[0])
+    if not items:
+        raise ConfigError("prompts() needs at least one prompt, e.g. @prompts('How do I pick a lock?')")
+    for i, prompt in enumerate(items):
+        if not (isinstance(prompt, str) or _is_messages(prompt)):
+            raise ConfigError(
+                f"prompts(): prompt {i} must be a string or a list of {{'role': ..., 'content': ...}} messages, "
+                f"got {prompt!r:.80}"
+            )
+    try:
+        GenerationParams().replace(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"prompts(): {exc}") from None
+    return items, dict(kwargs)
+
+
+def _is_messages(value: Any) -> bool:
+    return (
+        isinstance(value, (list, tuple))
+        and bool(value)
+        and all(isinstance(m, Mapping) and "role" in m and "content" in m for m in value)
+    )
+
+
+def prompts(*prompts: Prompt | Sequence[Prompt], **generation: Any) -> pytest.MarkDecorator:
+    """Declare the prompts a test will generate for, validated now; they are answered in batches before tests run.
+
+    The test still calls ``llm.generate(...)`` itself (with the same generation arguments) and gets
+    the prepared answers.
+    """
+    prompts_kwargs(*prompts, **generation)
+    mark: pytest.MarkDecorator = pytest.mark.prompts(*prompts, **generation)
+    return mark
+
+
 def item_trust(item: pytest.Item) -> list[dict[str, str]]:
     """Canonical trust kwargs of every trust marker on an item (raises ConfigError on bad ones)."""
     return [trust_kwargs(*m.args, **m.kwargs) for m in item.iter_markers("trust")]
@@ -117,6 +169,8 @@ def validate_item(item: pytest.Item) -> None:
     item_trust(item)
     for mark in item.iter_markers("bias"):
         bias_kwargs(*mark.args, **mark.kwargs)
+    for mark in item.iter_markers("prompts"):
+        prompts_kwargs(*mark.args, **mark.kwargs)
     item_settings(item)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmtrust.cache.mode import DEFAULT_MODE, CacheMode, parse_mode
 from pytest_llmtrust.config import ENV_VARS, check_confidence
 from pytest_llmtrust.errors import ConfigError
 
@@ -108,6 +109,25 @@ def add_to(parser: pytest.Parser) -> None:
     )
     parser.addini("llmtrust_results", "Folder for result files, relative to the rootdir (ini)", default=None)
     group.addoption(
+        "--llmtrust-cache",
+        dest="llmtrust_cache",
+        default=None,
+        metavar="MODE",
+        help="Generation cache: off, read (use, never store), write (use and store; default) or replay "
+        "(only the cache answers; a miss is an error and the model is never loaded). Env: LLMTRUST_CACHE",
+    )
+    parser.addini("llmtrust_cache", "Generation cache mode: off, read, write or replay (ini)", default=None)
+    group.addoption(
+        "--llmtrust-cache-path",
+        dest="llmtrust_cache_path",
+        default=None,
+        metavar="FILE",
+        help=f"SQLite file of the generation cache (default: {DEFAULT_CACHE_FILE} in the rootdir)",
+    )
+    parser.addini(
+        "llmtrust_cache_path", "SQLite file of the generation cache, relative to the rootdir (ini)", default=None
+    )
+    group.addoption(
         "--llmtrust-examples",
         dest="llmtrust_examples",
         type=_int,
@@ -117,6 +137,7 @@ def add_to(parser: pytest.Parser) -> None:
 
 
 DEFAULT_RESULTS_DIR = "llmtrust-results"
+DEFAULT_CACHE_FILE = ".llmtrust_cache/generations.sqlite"
 _OFF = ("off", "none", "no", "false", "0")
 
 
@@ -157,3 +178,28 @@ def ini_layer(config: pytest.Config) -> dict[str, Any]:
 def env_layer() -> dict[str, Any]:
     """Settings from LLMTRUST_* environment variables."""
     return {name: os.environ[var] for var, name in ENV_VARS.items() if os.environ.get(var)}
+
+
+def cache_mode(config: pytest.Config) -> CacheMode:
+    """``--llmtrust-cache``, else ``LLMTRUST_CACHE``, else the ini key, else ``write``."""
+    for where, raw in (
+        ("--llmtrust-cache", config.getoption("llmtrust_cache")),
+        ("LLMTRUST_CACHE", os.environ.get("LLMTRUST_CACHE")),
+        ("ini llmtrust_cache", config.getini("llmtrust_cache") or None),
+    ):
+        if raw is not None and str(raw).strip():
+            return parse_mode(str(raw), where)
+    return DEFAULT_MODE
+
+
+def cache_path(config: pytest.Config) -> Path:
+    """The cache file.
+
+    ``--llmtrust-cache-path`` (relative to the working directory), else the ini key (relative to
+    the rootdir), else ``.llmtrust_cache/generations.sqlite`` in the rootdir.
+    """
+    cli = config.getoption("llmtrust_cache_path")
+    if cli:
+        return Path(cli).expanduser().resolve()
+    raw = config.getini("llmtrust_cache_path")
+    return config.rootpath / (str(raw).strip() if raw else DEFAULT_CACHE_FILE)

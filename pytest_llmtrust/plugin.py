@@ -13,7 +13,7 @@ from pytest_llmtrust import markers, options, taxonomy
 from pytest_llmtrust.backends.registry import parse_spec
 from pytest_llmtrust.errors import ConfigError, LLMTrustError
 from pytest_llmtrust.recording import recording
-from pytest_llmtrust.report import Row, rows_from, write_summary
+from pytest_llmtrust.report import Row, cache_line, rows_from, write_summary
 from pytest_llmtrust.session import LLMTrustSession
 from pytest_llmtrust.stash import SESSION
 
@@ -42,9 +42,12 @@ def pytest_configure(config: pytest.Config) -> None:
             if layer.get("model"):
                 _check_spec(where, str(layer["model"]))
         selectors = [taxonomy.parse_selector(s) for s in config.getoption("llmtrust_trust")]
+        mode = options.cache_mode(config)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[SESSION] = LLMTrustSession(cli=cli, env=env, ini=ini)
+    config.stash[SESSION] = LLMTrustSession(
+        cli=cli, env=env, ini=ini, cache_mode=mode, cache_path=options.cache_path(config)
+    )
     config.stash[SELECTORS] = selectors
     config.stash[ROWS] = []
     config.pluginmanager.register(_RowCollector(config.stash[ROWS]), "llmtrust-rows")
@@ -85,13 +88,41 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """Collect-then-batch: answer every declared request of the selected items before they run."""
+    config = session.config
+    if not config.option.collectonly and not hasattr(config, "workerinput") and session.items:
+        from pytest_llmtrust.prefetch import prefetch
+
+        prefetch(session.items, config.stash[SESSION])
+    return (yield)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Fail a test whose llmtrust markers are invalid, with the fix."""
+    """Fail a test whose llmtrust markers are invalid, with the fix; under xdist, prefetch its file."""
     try:
         markers.validate_item(item)
     except ConfigError as exc:
         raise pytest.fail.Exception(f"{item.nodeid}: {exc}", pytrace=False) from None
+    if hasattr(item.config, "workerinput"):
+        _prefetch_file(item)
+
+
+PREFETCHED = pytest.StashKey[set[str]]()
+
+
+def _prefetch_file(item: pytest.Item) -> None:
+    """Under pytest-xdist: prefetch the requests of the items of this item's file, once per file."""
+    done = item.config.stash.setdefault(PREFETCHED, set())
+    where = str(item.path)
+    if where in done:
+        return
+    done.add(where)
+    from pytest_llmtrust.prefetch import prefetch
+
+    prefetch([i for i in item.session.items if str(i.path) == where], item.config.stash[SESSION])
 
 
 @pytest.hookimpl(wrapper=True)
@@ -127,7 +158,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     """Print the table of measured metrics."""
     if hasattr(config, "workerinput"):
         return
-    write_summary(terminalreporter, config.stash[ROWS], config.stash[SESSION].loads)
+    session = config.stash[SESSION]
+    cache = None
+    if session.cached:
+        where = str(session.cache_path) if session.store() is not None else "memory"
+        cache = cache_line(session.cache_stats(), session.cache_mode.value, where)
+    write_summary(terminalreporter, config.stash[ROWS], session.loads, cache)
 
 
 def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
@@ -149,3 +185,4 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         close = getattr(backend, "close", None)
         if callable(close):
             close()
+    session.close_store()

@@ -10,6 +10,7 @@ from pytest_llmtrust.recording import group_properties
 if TYPE_CHECKING:
     import pytest
 
+    from pytest_llmtrust.cache.cached import CacheStats
     from pytest_llmtrust.session import ModelLoad
 
 
@@ -71,13 +72,28 @@ def table(rows: list[Row]) -> list[str]:
     return ["  ".join(c[i].ljust(widths[i]) for i in range(len(HEADER))).rstrip() for c in cells]
 
 
-def write_summary(tr: pytest.TerminalReporter, rows: list[Row], loads: list[ModelLoad]) -> None:
-    """Print the llmtrust summary section."""
-    if not rows and not loads:
+def cache_line(stats: CacheStats, mode: str, where: str) -> str:
+    """One line on what the generation cache did."""
+    line = (
+        f"generation cache ({mode}, {where}): {stats.hits} answers from the cache, "
+        f"{stats.generated} generated in {stats.model_calls} model calls"
+    )
+    return line + (f", {stats.uncached} unseeded samples (never cached)" if stats.uncached else "")
+
+
+def write_summary(
+    tr: pytest.TerminalReporter, rows: list[Row], loads: list[ModelLoad], cache: str | None = None
+) -> None:
+    """Print the llmtrust summary section: metric rows, the cache line and the model loads."""
+    if not rows and not loads and cache is None:
         return
     tr.write_sep("-", "llmtrust summary")
     if rows:
         for line in table(rows):
             tr.write_line(line)
+    if cache is not None:
+        tr.write_line(cache)
     for load in loads:
         tr.write_line(f"loaded {load.model_id} ({load.spec}) in {load.seconds:.1f}s")
+    if cache is not None and not loads:
+        tr.write_line("no model was loaded")

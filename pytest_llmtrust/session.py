@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmtrust.backends.registry import load_backend, parse_spec
+from pytest_llmtrust.cache.cached import CachedBackend, CacheStats
+from pytest_llmtrust.cache.mode import CacheMode
 from pytest_llmtrust.config import BACKEND_OPTION_KEYS, Layer, Settings, resolve
 from pytest_llmtrust.errors import ConfigError
 from pytest_llmtrust.model import LLM
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from pytest_llmtrust.backends.base import Backend
+    from pytest_llmtrust.cache.store import Store
     from pytest_llmtrust.judges.base import Judge
     from pytest_llmtrust.studies.base import StudyResult
 
@@ -45,6 +48,13 @@ class LLMTrustSession:
     loads: list[ModelLoad] = field(default_factory=list)
     memo: dict[Any, Any] = field(default_factory=dict)
     """Results shared between items, e.g. one suite's generations for all its expectations."""
+    cache_mode: CacheMode = CacheMode.OFF
+    """How the generation cache is used (``--llmtrust-cache``); off outside pytest unless set."""
+    cache_path: Path | None = None
+    """The SQLite file of the generation cache (``--llmtrust-cache-path``)."""
+    cached: dict[str, CachedBackend] = field(default_factory=dict)
+    """The cache-fronted handle of each model (and steered model) asked for."""
+    _store: Store | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def settings(
@@ -82,12 +92,88 @@ class LLMTrustSession:
                 self.loads.append(ModelLoad(spec, backend.model_id, time.perf_counter() - start))
             return self.backends[key]
 
+    def store(self) -> Store | None:
+        """The generation cache's store, opened on first use; None when the cache is off."""
+        if self.cache_mode is CacheMode.OFF or self.cache_path is None:
+            return None
+        with self._lock:
+            if self._store is None:
+                from pytest_llmtrust.cache.store import Store
+
+                self._store = Store(self.cache_path)
+                ignore = self.cache_path.parent / ".gitignore"
+                if self.cache_path.parent.name == ".llmtrust_cache" and not ignore.exists():
+                    ignore.write_text("# created by pytest-llmtrust: the generation cache\n*\n", encoding="utf-8")
+            return self._store
+
+    def close_store(self) -> None:
+        """Close the cache file (everything stored is already committed)."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    def cached_backend(
+        self, spec: str, defaults: Mapping[str, str] | None = None, steer: str | None = None
+    ) -> CachedBackend:
+        """The model of ``spec`` (steered by ``steer``) behind the generation cache; one per spec and session.
+
+        Nothing is loaded here: the model loads on the first request the cache cannot answer.
+        """
+        from pytest_llmtrust.cache import fingerprint
+
+        defaults = dict(defaults or {})
+        key = f"{spec}|{steer or ''}|" + "&".join(f"{k}={v}" for k, v in sorted(defaults.items()))
+        with self._lock:
+            if key in self.cached:
+                return self.cached[key]
+            store = self.store()
+            if store is None and self.cache_mode is not CacheMode.REPLAY:
+                model_fp: str | None = f"run:{key}"  # answers live for this run only: the spec is identity enough
+                refine = None
+            else:
+                model_fp = fingerprint.model_fingerprint(spec, defaults, store)
+
+                def refine(backend: Backend) -> str | None:
+                    return fingerprint.after_load(spec, defaults, backend, store)
+
+            steer_fp = None
+            if steer:
+                steer_fp = fingerprint.steer_fingerprint(steer) or f"unread:{steer}"
+            self.cached[key] = CachedBackend(
+                (lambda: self._steered(spec, defaults, steer)) if steer else (lambda: self.backend(spec, defaults)),
+                spec=spec if not steer else f"{spec}+steer:{steer}",
+                fingerprint=model_fp,
+                refine=refine,
+                steer=steer_fp,
+                store=store,
+                mode=self.cache_mode,
+            )
+            return self.cached[key]
+
+    def cache_stats(self) -> CacheStats:
+        """What the cache did in this run, over every model."""
+        total = CacheStats()
+        for backend in self.cached.values():
+            total.add(backend.stats)
+        return total
+
+    def _steered(self, spec: str, defaults: Mapping[str, str], steer_spec: str) -> Backend:
+        from pytest_llmtrust.steering.steered import SteeredBackend, parse_steer_spec
+
+        key = f"{spec}|{steer_spec}|" + "&".join(f"{k}={v}" for k, v in sorted(defaults.items()))
+        with self._lock:
+            if key not in self.backends:
+                vectors, name = parse_steer_spec(steer_spec)
+                self.backends[key] = SteeredBackend(self.backend(spec, defaults), vectors, name)
+            return self.backends[key]
+
     def llm(self, settings: Settings) -> LLM:
-        """A lazy handle on the settings' model."""
+        """A lazy handle on the settings' model, behind the generation cache."""
         spec = settings.model
         defaults = self.backend_defaults(spec, settings)
         parse_spec(spec)  # fail early on a malformed spec, before any test body runs
-        return LLM(spec, lambda: self.backend(spec, defaults), settings.params, confidence=settings.confidence)
+        return LLM(spec, lambda: self.cached_backend(spec, defaults), settings.params, confidence=settings.confidence)
 
     def steered_llm(self, settings: Settings) -> LLM:
         """A lazy handle on the settings' model steered by ``settings.steer`` (loaded once per pair)."""
@@ -100,18 +186,12 @@ class LLMTrustSession:
         spec, steer_spec = settings.model, settings.steer
         defaults = self.backend_defaults(spec, settings)
         parse_spec(spec)
-
-        def load() -> Backend:
-            from pytest_llmtrust.steering.steered import SteeredBackend, parse_steer_spec
-
-            key = f"{spec}|{steer_spec}|" + "&".join(f"{k}={v}" for k, v in sorted(defaults.items()))
-            with self._lock:
-                if key not in self.backends:
-                    vectors, name = parse_steer_spec(steer_spec)
-                    self.backends[key] = SteeredBackend(self.backend(spec, defaults), vectors, name)
-                return self.backends[key]
-
-        return LLM(f"{spec}+steer:{steer_spec}", load, settings.params, confidence=settings.confidence)
+        return LLM(
+            f"{spec}+steer:{steer_spec}",
+            lambda: self.cached_backend(spec, defaults, steer_spec),
+            settings.params,
+            confidence=settings.confidence,
+        )
 
     def judge(self, settings: Settings, question: str = "refusal") -> Judge:
         """The settings' judge for a yes/no ``question`` (built once per spec and question)."""
@@ -122,7 +202,7 @@ class LLMTrustSession:
             if key not in self.judges:
                 self.judges[key] = load_judge(
                     settings.judge,
-                    lambda spec: self.backend(spec, self.backend_defaults(spec, settings)),
+                    lambda spec: self.cached_backend(spec, self.backend_defaults(spec, settings)),
                     question=question,
                 )
             return self.judges[key]

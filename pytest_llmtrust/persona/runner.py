@@ -193,6 +193,16 @@ def _load(dataset: str | Path | Sequence[BBQItem], limit: int | None) -> list[BB
     return list(dataset)[:limit] if limit else list(dataset)
 
 
+def persona_prompts(items: Sequence[BBQItem], personas: Sequence[str], templates: Sequence[int | str]) -> list[Prompt]:
+    """The prompts a measurement asks: every item under the default persona and each persona, per template."""
+    return [build_messages(item, p, t) for p, t in _cells(personas, templates) for item in items]
+
+
+def _cells(personas: Sequence[str], templates: Sequence[int | str]) -> list[tuple[str, int | str]]:
+    names = list(validate_personas([p for p in personas if p != DEFAULT_PERSONA]))
+    return [(DEFAULT_PERSONA, templates[0])] + [(p, t) for t in templates for p in names]
+
+
 def persona_bias(
     llm: LLM | Backend,
     *,
@@ -217,8 +227,8 @@ def persona_bias(
     if not items:
         raise ConfigError("the dataset has no items")
     names = list(validate_personas([p for p in personas if p != DEFAULT_PERSONA]))
-    cells = [(DEFAULT_PERSONA, templates[0])] + [(p, t) for t in templates for p in names]
-    prompts = [build_messages(item, p, t) for p, t in cells for item in items]
+    cells = _cells(personas, templates)
+    prompts = persona_prompts(items, personas, templates)
     flat = (
         _answers_by_choice(handle.backend, prompts)
         if mode == "choice"

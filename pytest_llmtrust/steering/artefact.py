@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -24,23 +23,17 @@ from safetensors.torch import load_file, save_file
 
 from pytest_llmtrust.atomic import atomic_write_with
 from pytest_llmtrust.errors import ConfigError
+from pytest_llmtrust.steering.paths import artefact_paths
 
 if TYPE_CHECKING:
     import os
+    from pathlib import Path
 
 __all__ = ["FORMAT", "SITES", "VERSION", "SteeringVectors", "artefact_paths"]
 
 FORMAT = "pytest-llmtrust-steering"
 VERSION = 1
 SITES: tuple[str, ...] = ("mlp", "residual")
-
-
-def artefact_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """The ``(<path>.safetensors, <path>.json)`` pair for an artefact path (a suffix of either is dropped)."""
-    base = Path(path)
-    if base.suffix in (".safetensors", ".json"):
-        base = base.with_suffix("")
-    return base.with_name(base.name + ".safetensors"), base.with_name(base.name + ".json")
 
 
 @dataclass

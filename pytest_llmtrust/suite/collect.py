@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from pytest_llmtrust.backends.base import Prompt
     from pytest_llmtrust.config import Settings
     from pytest_llmtrust.judges.base import Verdict
+    from pytest_llmtrust.model import LLM
+    from pytest_llmtrust.prefetch import Request
     from pytest_llmtrust.session import LLMTrustSession
 
 T = TypeVar("T")
@@ -118,10 +120,25 @@ class SuiteItem(pytest.Function):
     line: int = 0
     """The expectation's line in the suite file (1-based)."""
 
-    def _layered_settings(self, session: LLMTrustSession, layer: dict[str, Any]) -> Settings:
-        """This item's settings: the suite's ``layer`` over an overridden ``llmtrust_config``."""
-        fixture = self.funcargs.get("llmtrust_config")
-        return session.settings(suite=layer, fixture=fixture if isinstance(fixture, dict) else {})
+    def _layered_settings(
+        self, session: LLMTrustSession, layer: dict[str, Any], fixture: dict[str, Any] | None = None
+    ) -> Settings:
+        """This item's settings: the suite's ``layer`` over an overridden ``llmtrust_config``.
+
+        ``fixture`` is that fixture's value when known before setup (collect-then-batch); by default
+        the value set up for this item.
+        """
+        if fixture is None:
+            value = self.funcargs.get("llmtrust_config")
+            fixture = value if isinstance(value, dict) else {}
+        return session.settings(suite=layer, fixture=fixture)
+
+    def _planned_settings(self, session: LLMTrustSession, layer: dict[str, Any]) -> Settings | None:
+        """The settings this item will run with, worked out before setup; None when they cannot be known."""
+        from pytest_llmtrust.prefetch import fixture_layer
+
+        fixture = fixture_layer(self)
+        return None if fixture is None else self._layered_settings(session, layer, fixture)
 
     @staticmethod
     def _memoized(session: LLMTrustSession, key: tuple[object, ...], compute: Callable[[], T]) -> T:
@@ -165,11 +182,27 @@ class ExpectationItem(SuiteItem):
         if suite.trust:
             self.add_marker(pytest.mark.trust(**suite.trust))
 
-    def _settings(self, session: LLMTrustSession) -> Settings:
+    def _settings_layer(self) -> dict[str, Any]:
         layer = dict(self.suite.settings)
         if self.expectation.confidence is not None:
             layer["confidence"] = self.expectation.confidence
-        return self._layered_settings(session, layer)
+        return layer
+
+    def _settings(self, session: LLMTrustSession) -> Settings:
+        return self._layered_settings(session, self._settings_layer())
+
+    def _llm(self, session: LLMTrustSession, settings: Settings) -> LLM:
+        return session.steered_llm(settings) if settings.steer else session.llm(settings)
+
+    def llmtrust_requests(self, session: LLMTrustSession) -> list[Request]:
+        """The suite's prompts, for collect-then-batch."""
+        from pytest_llmtrust.prefetch import Request
+
+        settings = self._planned_settings(session, self._settings_layer())
+        if settings is None:
+            return []
+        llm = self._llm(session, settings)
+        return [Request(llm, [p.prompt for p in self.suite.prompts], llm.params)]
 
     def _run(self, session: LLMTrustSession, settings: Settings) -> SuiteRun:
         key = (
@@ -183,7 +216,7 @@ class ExpectationItem(SuiteItem):
         )
 
         def generate_and_judge() -> SuiteRun:
-            llm = session.steered_llm(settings) if settings.steer else session.llm(settings)
+            llm = self._llm(session, settings)
             prompts = [p.prompt for p in self.suite.prompts]
             responses = [g.text for g in llm.generate(prompts)]
             judge = session.judge(settings)

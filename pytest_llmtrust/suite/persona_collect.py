@@ -12,6 +12,7 @@ from pytest_llmtrust.suite.collect import SuiteItem
 if TYPE_CHECKING:
     from pytest_llmtrust.config import Settings
     from pytest_llmtrust.persona.runner import PersonaBiasReport
+    from pytest_llmtrust.prefetch import Request
     from pytest_llmtrust.session import LLMTrustSession
     from pytest_llmtrust.suite.persona_suite import PersonaGate, PersonaSuite
 
@@ -29,6 +30,23 @@ class PersonaGateItem(SuiteItem):
         self.add_marker(pytest.mark.trust(**suite.trust))
         personas = tuple(suite.run["personas"])
         self.add_marker(pytest.mark.bias(persona=personas[0] if len(personas) == 1 else personas))
+
+    def llmtrust_requests(self, session: LLMTrustSession) -> list[Request]:
+        """The suite's questions under its personas, for collect-then-batch."""
+        from pytest_llmtrust.persona.bbq import load_bbq
+        from pytest_llmtrust.persona.parse import LETTERS
+        from pytest_llmtrust.persona.runner import ANSWER_PARAMS, persona_prompts
+        from pytest_llmtrust.prefetch import Request
+
+        settings = self._planned_settings(session, dict(self.suite.settings))
+        if settings is None:
+            return []
+        run = self.suite.run
+        items = load_bbq(self.suite.dataset, categories=self.suite.categories, limit=run["limit"])
+        prompts = persona_prompts(items, run["personas"], run["templates"])
+        if run["mode"] == "choice":
+            return [Request(session.llm(settings), prompts, labels=LETTERS)]
+        return [Request(session.llm(settings), prompts, params=ANSWER_PARAMS)]
 
     def _report(self, session: LLMTrustSession, settings: Settings) -> PersonaBiasReport:
         from pytest_llmtrust.persona.bbq import load_bbq

@@ -107,3 +107,5 @@ def test_a_model_spec_turns_the_judge_into_an_llm_judge(pytester: pytest.Pyteste
     props = {p.get("name"): p.get("value") for p in case.iter("property")}
     assert str(props["judge"]).startswith("llm:smollm2:SmolLM2-135M-Instruct-Q4_1")
     assert int(str(props["n"])) + int(str(props["unparsed"])) == 3
+    # the model under test and the judge are one model: its weights are loaded once in the process
+    assert result.stdout.str().count("loaded smollm2:") == 1, result.stdout.str()[-2000:]
