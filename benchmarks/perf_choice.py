@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.metadata
-import json
 import os
 import platform
 import shlex
@@ -45,6 +43,8 @@ import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from perf_common import fill_defaults, version, write_result
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -144,19 +144,7 @@ def run_dtype(dtype: str, prompts: list[Any], batch: int, repeats: int) -> dict[
 
 def resolve(args: argparse.Namespace) -> None:
     """Fill the settings left out: the quick ones under ``--quick``, the full ones otherwise."""
-    base = QUICK if args.quick else FULL
-    for key, value in base.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    if args.out is None and not args.quick:
-        args.out = OUT
-
-
-def version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "missing"
+    fill_defaults(args, QUICK, FULL, OUT)
 
 
 def main() -> int:
@@ -243,12 +231,7 @@ def main() -> int:
         )
     print()
     print("target: t_raw/t_plugin >= 0.9 (CPU-s ratio: the same ratio from process CPU seconds)")
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print("wrote", args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out)
-    else:
-        print("quick run: no JSON written (pass --out to keep one)")
+    write_result(result, args.out)
     return 0
 
 

@@ -34,7 +34,6 @@ All children get ``HF_HUB_OFFLINE=1`` (no network retries) and, with ``--threads
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import platform
@@ -46,6 +45,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from perf_common import TOPICS, fill_defaults, version, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results" / "perf_generate.json"
@@ -77,14 +78,6 @@ TEMPLATES = (
     "Write a short limerick opening line about {}.",
     "What is the best season to learn about {}?",
 )
-TOPICS = (
-    "rain", "volcanoes", "bicycles", "coffee", "the moon", "honeybees", "glaciers", "chess",
-    "bread", "lighthouses", "owls", "tides", "maps", "violins", "deserts", "compost",
-    "kites", "gravity", "sourdough", "penguins", "trains", "clouds", "fossils", "lanterns",
-    "rivers", "tea", "magnets", "whales", "bridges", "mushrooms", "thunder", "sailing",
-    "gardens", "comets", "pottery", "libraries", "wolves", "snowflakes", "markets", "clocks",
-    "forests", "origami", "eclipses", "pianos", "caves", "rainbows", "beetles", "windmills",
-)  # fmt: skip
 MAX_PROMPTS = len(TEMPLATES) * len(TOPICS)
 """1,200 distinct prompts; more would repeat, and the plugin answers a repeated prompt once."""
 
@@ -412,21 +405,9 @@ def cached_rerun(args: argparse.Namespace, env: dict[str, str], cache_supported:
 
 def resolve(args: argparse.Namespace) -> None:
     """Fill the settings left out: the quick ones under ``--quick``, the full ones otherwise."""
-    base = QUICK if args.quick else FULL
-    for key, value in base.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    if args.out is None and not args.quick:
-        args.out = OUT
+    fill_defaults(args, QUICK, FULL, OUT)
     if args.compare is None:
         args.compare = args.prompts
-
-
-def version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "missing"
 
 
 def main() -> int:
@@ -520,12 +501,7 @@ def main() -> int:
         print(f"cached rerun skipped: {cached['skipped']}")
     elif cached:
         print(f"cached rerun: {cached['rerun_summary']}; {cached['rerun_cache_report'] or 'no cache line printed'}")
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print("wrote", args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out)
-    else:
-        print("quick run: no JSON written (pass --out to keep one)")
+    write_result(result, args.out)
     return 0
 
 

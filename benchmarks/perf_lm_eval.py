@@ -56,6 +56,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from perf_common import fill_defaults, version, write_result
 from perf_generate import (
     BATCH_SIZE,
     MAX_PROMPTS,
@@ -66,7 +67,6 @@ from perf_generate import (
     plugin_pytest,
     shown,
     timed,
-    version,
     write_suite,
 )
 
@@ -216,12 +216,7 @@ print(json.dumps(load_backend(sys.argv[1]).render(sys.argv[2])))
 
 
 def resolve(args: argparse.Namespace) -> None:
-    base = QUICK if args.quick else FULL
-    for key, value in base.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    if args.out is None and not args.quick:
-        args.out = OUT
+    fill_defaults(args, QUICK, FULL, OUT)
     if args.compare is None:
         args.compare = args.prompts
 
@@ -375,12 +370,7 @@ def main() -> int:
     print("settings that differ:")
     for line in DIFFERENCES:
         print(f"- {line}")
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print("wrote", args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out)
-    else:
-        print("quick run: no JSON written (pass --out to keep one)")
+    write_result(result, args.out)
     return 0
 
 

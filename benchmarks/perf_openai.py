@@ -67,7 +67,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.metadata
 import json
 import os
 import platform
@@ -83,6 +82,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+
+from perf_common import TOPICS, fill_defaults, version, write_result
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -109,16 +110,6 @@ TASKS = (
     "Give two short facts about {}.",
     "What is a common mistake people make about {}?",
 )
-TOPICS = (
-    "rain", "volcanoes", "bicycles", "coffee", "the moon", "honeybees", "glaciers", "chess",
-    "bread", "lighthouses", "owls", "tides", "maps", "violins", "deserts", "compost",
-    "kites", "gravity", "sourdough", "penguins", "trains", "clouds", "fossils", "lanterns",
-    "rivers", "tea", "magnets", "whales", "bridges", "mushrooms", "thunder", "sailing",
-    "gardens", "comets", "pottery", "libraries", "wolves", "snowflakes", "markets", "clocks",
-    "forests", "origami", "eclipses", "pianos", "caves", "rainbows", "beetles", "windmills",
-    "islands", "candles", "soap", "telescopes", "lemons", "canyons", "octopuses", "umbrellas",
-    "salt", "birdsong", "harbours", "wool", "sunflowers", "mirrors", "ants", "the alphabet",
-)  # fmt: skip
 QUICK = {"prompts": 16, "max_new_tokens": 8, "repeats": 1}
 FULL = {"prompts": 256, "max_new_tokens": 32, "repeats": 2}
 
@@ -317,12 +308,7 @@ def python_server(model: Path, threads: int | None) -> Iterator[Server]:
 
 def resolve(args: argparse.Namespace) -> None:
     """Fill the settings left out: the quick ones under ``--quick``, the full ones otherwise."""
-    base = QUICK if args.quick else FULL
-    for key, value in base.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    if args.out is None and not args.quick:
-        args.out = OUT
+    fill_defaults(args, QUICK, FULL, OUT)
     if args.server_binary == "":
         args.server_binary = None
     if args.slots is None:
@@ -332,13 +318,6 @@ def resolve(args: argparse.Namespace) -> None:
             args.threads = DEFAULT_THREADS
         if args.ctx is None:
             args.ctx = CTX_PER_SLOT * args.slots
-
-
-def version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "missing"
 
 
 def main() -> int:
@@ -470,12 +449,7 @@ def main() -> int:
         print(f"| {side} | {median:.2f} | {len(prompts) / median:.1f} | {statistics.median(cpu[key]):.2f} | {runs} |")
     print()
     print(f"ratio t_raw / t_plugin = {result['ratio']:.3f} (target >= 0.9); same output {same}/{len(prompts)}")
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print("wrote", args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out)
-    else:
-        print("quick run: no JSON written (pass --out to keep one)")
+    write_result(result, args.out)
     return 0
 
 
