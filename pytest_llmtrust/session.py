@@ -132,10 +132,12 @@ class LLMTrustSession:
                 model_fp: str | None = f"run:{key}"  # answers live for this run only: the spec is identity enough
                 refine = None
             else:
-                model_fp = fingerprint.model_fingerprint(spec, defaults, store)
+                digests = store if self.cache_mode.writes else None  # read and replay modes write nothing
+
+                model_fp = fingerprint.model_fingerprint(spec, defaults, digests)
 
                 def refine(backend: Backend) -> str | None:
-                    return fingerprint.after_load(spec, defaults, backend, store)
+                    return fingerprint.after_load(spec, defaults, backend, digests)
 
             steer_fp = None
             if steer:
