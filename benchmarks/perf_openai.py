@@ -81,7 +81,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from perf_common import TOPICS, fill_defaults, version, write_result
 
@@ -90,8 +90,10 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results" / "perf_openai.json"
-if str(ROOT) not in sys.path:  # the python-server helper lives in the test tree
+if str(ROOT) not in sys.path:  # the server helpers live in the test tree
     sys.path.insert(0, str(ROOT))
+
+from tests.backends.llama_server import answers_ok, output_tail, stop_process  # noqa: E402 - needs the path above
 
 MODEL_ALIAS = "smollm2"
 BINARY_SLOTS = 4
@@ -185,21 +187,6 @@ def get_json(url: str, timeout: float = 5.0) -> Any:
         return json.loads(response.read().decode("utf-8"))
 
 
-def healthy(url: str) -> bool:
-    """``GET url`` answered 200 (llama-server's ``/health`` answers 503 while the model loads)."""
-    try:
-        with urllib.request.urlopen(url, timeout=2.0) as response:
-            return int(response.status) == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def tail(output: IO[bytes], lines: int = 30) -> str:
-    output.flush()
-    output.seek(0)
-    return "\n".join(output.read().decode("utf-8", errors="replace").splitlines()[-lines:])
-
-
 def binary_version(binary: str) -> str:
     """``llama-server --version``'s first lines (``version: N (commit)`` and the compiler), or why not."""
     try:
@@ -237,11 +224,11 @@ def binary_server(binary: str, model: Path, slots: int, ctx: int, threads: int) 
             raise ServerError(f"cannot start {binary}: {exc}") from exc
         try:
             deadline = started + STARTUP_TIMEOUT
-            while not healthy(f"{root}/health"):
+            while not answers_ok(f"{root}/health"):
                 if process.poll() is not None:
-                    raise ServerError(f"llama-server exited with code {process.returncode}:\n{tail(output)}")
+                    raise ServerError(f"llama-server exited with code {process.returncode}:\n{output_tail(output)}")
                 if time.monotonic() > deadline:
-                    raise ServerError(f"llama-server not healthy within {STARTUP_TIMEOUT:g}s:\n{tail(output)}")
+                    raise ServerError(f"llama-server not healthy within {STARTUP_TIMEOUT:g}s:\n{output_tail(output)}")
                 time.sleep(0.2)
             startup = time.monotonic() - started
             props = get_json(f"{root}/props")
@@ -267,13 +254,7 @@ def binary_server(binary: str, model: Path, slots: int, ctx: int, threads: int) 
             }
             yield Server(f"{root}/v1", name, startup, record)
         finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=15)
+            stop_process(process)
 
 
 @contextlib.contextmanager

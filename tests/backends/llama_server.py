@@ -145,7 +145,7 @@ def llama_server(
             _wait_ready(process, base_url, output, startup_timeout)
             yield LlamaServer(base_url, tuple(command), time.monotonic() - started, MODEL_ALIAS)
         finally:
-            _stop(process)
+            stop_process(process)
 
 
 def _server_env() -> dict[str, str]:
@@ -159,15 +159,15 @@ def _wait_ready(process: subprocess.Popen[bytes], base_url: str, output: IO[byte
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise LlamaServerError(
-                f"llama_cpp.server exited with code {process.returncode} during startup:\n{_tail(output)}"
+                f"llama_cpp.server exited with code {process.returncode} during startup:\n{output_tail(output)}"
             )
-        if _answers(f"{base_url}/models"):
+        if answers_ok(f"{base_url}/models"):
             return
         time.sleep(0.2)
-    raise LlamaServerError(f"llama_cpp.server did not answer within {timeout:g}s:\n{_tail(output)}")
+    raise LlamaServerError(f"llama_cpp.server did not answer within {timeout:g}s:\n{output_tail(output)}")
 
 
-def _answers(url: str) -> bool:
+def answers_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2.0) as response:
             return int(response.status) == 200
@@ -175,14 +175,14 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _tail(output: IO[bytes], lines: int = 30) -> str:
+def output_tail(output: IO[bytes], lines: int = 30) -> str:
     output.flush()
     output.seek(0)
     text = output.read().decode("utf-8", errors="replace")
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:
