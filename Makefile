@@ -6,6 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 RUN    := $(VENV)/.installed-run
 DEV    := $(VENV)/.installed-dev
+APT    := DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: demo test install install-dev lint clean
 
@@ -23,9 +24,15 @@ $(RUN): pyproject.toml
 	touch $@
 
 # The real OpenAI-compatible server for the tests: llama.cpp, built from source (about 5 minutes, once).
+# The JUnit schema pytest validates xunit2 files against (junit-10.xsd) comes from pytest's own sdist.
+# The HTML report is checked in a real headless Chromium: Debian's package, installed when missing and root.
 $(DEV): $(RUN)
 	$(BIN)/python -m pip install -q -e ".[hf,dev]"
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/python -m pip install -q "llama-cpp-python[server]"
+	$(BIN)/python tests/tools/fetch_junit_schema.py $(VENV)/share/junit-10.xsd
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { $(APT) install -y -q chromium >/dev/null || { $(APT) update -q && $(APT) install -y -q chromium >/dev/null; }; }; } || \
+	  echo "note: Debian chromium is not installed; the HTML report's browser test skips (and fails under CI)"
 	touch $@
 
 # Exit 0 when the only failures are behaviour gates (findings about the model); errors still fail.
@@ -38,7 +45,8 @@ demo: $(RUN)
 	  echo; echo "Some behaviour gates FAILED: these are findings about the model (see the summary above),"; \
 	  echo "not errors of the tool. SmolLM2-135M complies with many harmful requests, and answers"; \
 	  echo "BBQ questions with one letter whatever they ask (high BAmt), and steering it from its own"; \
-	  echo "preference pairs does not make it safer. Numbers: report.xml, llmtrust-results/."; \
+	  echo "preference pairs does not make it safer. Numbers: report.xml, llmtrust-results/results.json;"; \
+	  echo "plots: llmtrust-results/report.html."; \
 	else exit $$rc; fi
 
 test: $(DEV)

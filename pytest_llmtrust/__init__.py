@@ -18,9 +18,11 @@ from pytest_llmtrust.errors import (
     SuiteError,
 )
 from pytest_llmtrust.judges.base import Judge, Verdict
-from pytest_llmtrust.markers import bias, prompts, trust
+from pytest_llmtrust.markers import bias, prompts, report_only, trust
 from pytest_llmtrust.metrics.ab import ABResult, ab_compare
 from pytest_llmtrust.metrics.rates import ExpectationFailed, RateResult, compliance_rate, refusal_rate
+from pytest_llmtrust.metrics.rounds import sampled_rate
+from pytest_llmtrust.metrics.sampling import PassKRate, SampledRate
 from pytest_llmtrust.model import LLM
 from pytest_llmtrust.persona.bbq import load_bbq
 from pytest_llmtrust.persona.runner import PersonaBiasReport, persona_bias
@@ -45,9 +47,11 @@ __all__ = [
     "Judge",
     "LLMTrustError",
     "Message",
+    "PassKRate",
     "PersonaBiasReport",
     "Prompt",
     "RateResult",
+    "SampledRate",
     "StudyResult",
     "SuiteError",
     "Threshold",
@@ -61,7 +65,9 @@ __all__ = [
     "persona_bias",
     "prompts",
     "refusal_rate",
+    "report_only",
     "run_study",
+    "sampled_rate",
     "trust",
     "wilson_interval",
 ]

@@ -72,3 +72,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 class CacheMiss(LLMTrustError):
     """Replay mode (``--llmtrust-cache=replay``) met a request the generation cache does not hold."""
+
+
+class BudgetExceeded(LLMTrustError):
+    """A token, request or wall-time budget (per session or per suite) ran out before the work was done."""

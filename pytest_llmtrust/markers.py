@@ -25,6 +25,8 @@ MARKER_LINES = (
     "confidence",
     "prompts(*prompts, **generation): prompts the test will generate for (answered in batches before tests run); "
     "keyword arguments: max_new_tokens, temperature, top_p, seed, stop",
+    "report_only(reason=None): a non-gating test: a missed threshold or baseline regression is reported as xfailed "
+    "(an error still fails)",
 )
 PROMPT_OVERRIDES = ("max_new_tokens", "temperature", "top_p", "seed", "stop")
 BIAS_KWARGS = ("persona", "target")
@@ -181,3 +183,40 @@ def matches(trusts: Sequence[Mapping[str, str]], selectors: Sequence[tuple[str, 
             if t.get("category") == cat and (sub is None or t.get("subcategory") == sub):
                 return True
     return False
+
+
+REPORT_ONLY_KEY = "llmtrust_report_only"
+"""Attribute set on items that never gate (see :func:`make_report_only`)."""
+
+
+def make_report_only(item: pytest.Item, reason: str | None = None) -> None:
+    """Make ``item`` non-gating, the pytest way: a missed gate (an AssertionError) is reported as xfailed.
+
+    Other errors (a broken suite, a model that cannot load) still fail. Passing stays passing
+    (non-strict, whatever ``xfail_strict`` says).
+    """
+    text = f"report-only: {reason}" if reason else "report-only: this test never gates"
+    item.add_marker(pytest.mark.xfail(reason=text, raises=AssertionError, strict=False))
+    setattr(item, REPORT_ONLY_KEY, True)
+
+
+def apply_report_only(items: Sequence[pytest.Item]) -> None:
+    """Turn ``@report_only`` markers on Python tests into non-strict xfail marks."""
+    for item in items:
+        mark = item.get_closest_marker("report_only")
+        if mark is None or getattr(item, REPORT_ONLY_KEY, False):
+            continue
+        if len(mark.args) > 1 or set(mark.kwargs) - {"reason"}:
+            example = "report_only('tracking only')"
+            raise ConfigError(f"{item.nodeid}: report_only() takes one optional reason, e.g. {example}")
+        reason = mark.kwargs.get("reason", mark.args[0] if mark.args else None)
+        make_report_only(item, None if reason is None else str(reason))
+
+
+def is_report_only(item: pytest.Item) -> bool:
+    """Whether ``item`` was made non-gating."""
+    return bool(getattr(item, REPORT_ONLY_KEY, False))
+
+
+report_only = pytest.mark.report_only
+"""``@report_only`` / ``@report_only("why")``: the test is reported but never gates."""

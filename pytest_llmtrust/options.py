@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmtrust.budget import Caps
 from pytest_llmtrust.cache.mode import DEFAULT_MODE, CacheMode, parse_mode
 from pytest_llmtrust.config import ENV_VARS, check_confidence
 from pytest_llmtrust.errors import ConfigError
@@ -134,6 +135,8 @@ def add_to(parser: pytest.Parser) -> None:
         default=3,
         help="Worst examples shown in a failure message (default: 3)",
     )
+    _add_report_options(group, parser)
+    _add_budget_options(group, parser)
 
 
 DEFAULT_RESULTS_DIR = "llmtrust-results"
@@ -203,3 +206,136 @@ def cache_path(config: pytest.Config) -> Path:
         return Path(cli).expanduser().resolve()
     raw = config.getini("llmtrust_cache_path")
     return config.rootpath / (str(raw).strip() if raw else DEFAULT_CACHE_FILE)
+
+
+def _add_report_options(group: pytest.OptionGroup, parser: pytest.Parser) -> None:
+    """Options of the results document, the HTML report and baselines."""
+    group.addoption(
+        "--llmtrust-json",
+        dest="llmtrust_json",
+        default=None,
+        metavar="FILE",
+        help="JSON results file of every test, metric, interval and example; 'off' writes none "
+        "(default: results.json in the results folder)",
+    )
+    group.addoption(
+        "--llmtrust-html",
+        dest="llmtrust_html",
+        default=None,
+        metavar="FILE",
+        help="Self-contained HTML report with plots; 'off' writes none (default: report.html in the results folder)",
+    )
+    group.addoption(
+        "--llmtrust-save-baseline",
+        dest="llmtrust_save_baseline",
+        default=None,
+        metavar="FILE",
+        help="Save every metric (value, n, interval, per-prompt verdicts) as a baseline for later runs",
+    )
+    group.addoption(
+        "--llmtrust-baseline",
+        dest="llmtrust_baseline",
+        default=None,
+        metavar="FILE",
+        help="Compare with a saved baseline: a test fails when a metric got significantly worse",
+    )
+    parser.addini("llmtrust_baseline", "Baseline file to compare with, relative to the rootdir (ini)", default=None)
+    group.addoption(
+        "--llmtrust-baseline-alpha",
+        dest="llmtrust_baseline_alpha",
+        type=_alpha,
+        default=None,
+        metavar="ALPHA",
+        help="Significance level of the baseline comparison (default: 0.05)",
+    )
+    parser.addini("llmtrust_baseline_alpha", "Significance level of the baseline comparison (ini)", default=None)
+
+
+DEFAULT_ALPHA = 0.05
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"alpha must lie in (0, 1), e.g. 0.05; got {value}")
+    return value
+
+
+def report_path(config: pytest.Config, option: str, default_name: str, *, by_default: bool = True) -> Path | None:
+    """Where a report file goes.
+
+    ``--llmtrust-json``/``--llmtrust-html`` (relative to the working directory), else ``default_name`` in the
+    results folder when ``by_default``; None when set to ``off`` or when result files are off.
+    """
+    raw = config.getoption(option)
+    if raw is not None:
+        return None if str(raw).strip().lower() in _OFF else Path(raw).expanduser().resolve()
+    folder = results_dir(config) if by_default else None
+    return None if folder is None else folder / default_name
+
+
+def baseline_settings(config: pytest.Config) -> tuple[Path | None, float]:
+    """The baseline to compare with (option, else ini relative to the rootdir) and the test's alpha."""
+    cli = config.getoption("llmtrust_baseline")
+    raw_ini = config.getini("llmtrust_baseline")
+    path = Path(cli).expanduser().resolve() if cli else (config.rootpath / str(raw_ini).strip() if raw_ini else None)
+    alpha = config.getoption("llmtrust_baseline_alpha")
+    if alpha is None:
+        ini = config.getini("llmtrust_baseline_alpha")
+        try:
+            alpha = _alpha(str(ini).strip()) if ini else DEFAULT_ALPHA
+        except argparse.ArgumentTypeError as exc:
+            raise pytest.UsageError(f"ini key llmtrust_baseline_alpha = {ini!r}: {exc}") from None
+    return path, float(alpha)
+
+
+def _positive_float(text: str) -> float:
+    value = _float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value:g} must be > 0")
+    return value
+
+
+# budget cap -> (option flag, value parser, help); the ini key is llmtrust_max_<cap>
+BUDGET_OPTIONS: dict[str, tuple[str, Parser, str]] = {
+    "requests": ("--llmtrust-max-requests", _positive_int, "Stop spending after N model requests this session"),
+    "tokens": ("--llmtrust-max-tokens", _positive_int, "Stop spending after N prompt+completion tokens this session"),
+    "seconds": ("--llmtrust-max-seconds", _positive_float, "Stop spending S seconds after the first model call"),
+}
+
+
+def _add_budget_options(group: pytest.OptionGroup, parser: pytest.Parser) -> None:
+    """Session budget caps and the dry run."""
+    for cap, (flag, kind, text) in BUDGET_OPTIONS.items():
+        group.addoption(flag, dest=f"llmtrust_max_{cap}", type=kind, default=None, metavar="N", help=text)
+        parser.addini(f"llmtrust_max_{cap}", f"{text} (ini)", default=None)
+    group.addoption(
+        "--llmtrust-dry-run",
+        dest="llmtrust_dry_run",
+        action="store_true",
+        default=False,
+        help="Print, per model, the generations and tokens the selected tests would ask for, then stop; "
+        "loads no model and runs no test",
+    )
+
+
+def budget_caps(config: pytest.Config) -> Caps | None:
+    """The session's budget caps: options, else ini keys; None when no cap is set."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for cap, (flag, kind, _text) in BUDGET_OPTIONS.items():
+        value = config.getoption(f"llmtrust_max_{cap}")
+        source = flag
+        raw = config.getini(f"llmtrust_max_{cap}")
+        if value is None and raw not in (None, ""):
+            source = f"llmtrust_max_{cap} in the ini file"
+            try:
+                value = kind(str(raw).strip())
+            except argparse.ArgumentTypeError as exc:
+                raise pytest.UsageError(f"ini key llmtrust_max_{cap} = {raw!r}: {exc}") from None
+        if value is not None:
+            values[cap], sources[cap] = value, source
+    return Caps("session", sources=sources, **values) if values else None

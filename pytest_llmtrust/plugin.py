@@ -11,6 +11,7 @@ import pytest
 
 from pytest_llmtrust import markers, options, taxonomy
 from pytest_llmtrust.backends.registry import parse_spec
+from pytest_llmtrust.budget import Budget, charging
 from pytest_llmtrust.errors import ConfigError, LLMTrustError
 from pytest_llmtrust.recording import recording
 from pytest_llmtrust.report import Row, cache_line, rows_from, write_summary
@@ -21,11 +22,14 @@ if TYPE_CHECKING:
     from collections.abc import Generator
     from pathlib import Path
 
+    from pytest_llmtrust.reporting.items import ResultsCollector  # noqa: F401 (the RESULTS stash key's type)
+
 pytest_plugins = ["pytest_llmtrust.fixtures", "pytest_llmtrust.study_fixture"]
 
 ROWS = pytest.StashKey[list[Row]]()
 SELECTORS = pytest.StashKey[list[tuple[str, str | None]]]()
 SUFFIXES = (".llmtrust.yaml", ".llmtrust.yml")
+RESULTS = pytest.StashKey["ResultsCollector"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,12 +49,50 @@ def pytest_configure(config: pytest.Config) -> None:
         mode = options.cache_mode(config)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    caps = options.budget_caps(config)
     config.stash[SESSION] = LLMTrustSession(
         cli=cli, env=env, ini=ini, cache_mode=mode, cache_path=options.cache_path(config)
     )
+    config.stash[SESSION].budget = None if caps is None else Budget(caps)
+    if config.getoption("llmtrust_dry_run"):
+        _configure_dry_run(config)
     config.stash[SELECTORS] = selectors
     config.stash[ROWS] = []
     config.pluginmanager.register(_RowCollector(config.stash[ROWS]), "llmtrust-rows")
+    _configure_reports(config)
+
+
+def _configure_reports(config: pytest.Config) -> None:
+    """Load the baseline to compare with, and start collecting the results document."""
+    from pytest_llmtrust.reporting.baseline import load_baseline
+    from pytest_llmtrust.reporting.gate import BASELINE
+    from pytest_llmtrust.reporting.items import ResultsCollector
+
+    path, alpha = options.baseline_settings(config)
+    try:
+        config.stash[BASELINE] = None if path is None else load_baseline(path, alpha)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"--llmtrust-baseline: {exc}") from None
+    collector = ResultsCollector()
+    config.stash[RESULTS] = collector
+    config.pluginmanager.register(collector, "llmtrust-results")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config) -> Generator[None, object, object]:
+    """A dry run plans in this process: it turns pytest-xdist's workers off."""
+    if config.getoption("llmtrust_dry_run") and getattr(config.option, "numprocesses", None):
+        config.option.numprocesses = 0
+    return (yield)
+
+
+def _configure_dry_run(config: pytest.Config) -> None:
+    """``--llmtrust-dry-run``: read the generation cache without writing it; print plans instead of running."""
+    from pytest_llmtrust import dryrun
+
+    session = config.stash[SESSION]
+    session.cache_mode = dryrun.read_only(session.cache_mode, session.cache_path)
+    config.pluginmanager.register(dryrun, "llmtrust-dry-run")
 
 
 def _check_spec(where: str, spec: str) -> None:
@@ -70,7 +112,11 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Apply ``--llmtrust-trust`` selection."""
+    """Make ``@report_only`` tests non-gating; apply ``--llmtrust-trust`` selection."""
+    try:
+        markers.apply_report_only(items)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     selectors = config.stash[SELECTORS]
     if not selectors:
         return
@@ -92,7 +138,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
     """Collect-then-batch: answer every declared request of the selected items before they run."""
     config = session.config
-    if not config.option.collectonly and not hasattr(config, "workerinput") and session.items:
+    planning = config.option.collectonly or config.getoption("llmtrust_dry_run")
+    if not planning and not hasattr(config, "workerinput") and session.items:
         from pytest_llmtrust.prefetch import prefetch
 
         prefetch(session.items, config.stash[SESSION])
@@ -127,21 +174,35 @@ def _prefetch_file(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
-    """Record metrics measured during the test into its JUnit properties."""
-    with recording() as records:
+    """Record the test's metrics (JUnit properties, report data); fail it on a baseline regression."""
+    from pytest_llmtrust.prefetch import item_budget
+    from pytest_llmtrust.reporting import gate
+
+    with recording() as records, charging(item_budget(item, item.config.stash[SESSION])):
         try:
-            return (yield)
+            result = yield
         except AssertionError:
             raise
         except LLMTrustError as exc:
             raise pytest.fail.Exception(f"{type(exc).__name__}: {exc}", pytrace=False) from None
         finally:
-            for rec in records:
-                item.user_properties.extend(rec.properties())
-            examples = int(item.config.getoption("llmtrust_examples"))
-            failed = ["\n".join(rec.explain(examples)) for rec in records if rec.passed is False and rec.explain]
-            if failed:
-                item.add_report_section("call", "llmtrust", "\n\n".join(failed))
+            gate.finish(item, records)
+    gate.raise_regressions(item)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """Hang the item's report data on its reports (plain data, so it reaches the xdist controller)."""
+    from pytest_llmtrust.reporting import gate, items
+
+    report = yield
+    setattr(report, items.META, items.item_meta(item))
+    if report.when == "call":
+        records, regressions = gate.report_data(item)
+        setattr(report, items.RECORDS, records)
+        setattr(report, items.REGRESSIONS, regressions)
+    return report
 
 
 class _RowCollector:
@@ -154,16 +215,38 @@ class _RowCollector:
         self.rows.extend(rows_from(report))
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """After pytest wrote its JUnit XML: lay it out for its family; write the results, report and baseline."""
+    config = session.config
+    if hasattr(config, "workerinput") or config.getoption("llmtrust_dry_run"):
+        return
+    from pytest_llmtrust.reporting.outputs import write_outputs
+
+    try:
+        config.stash[WRITTEN] = write_outputs(config, config.stash[RESULTS], config.stash[SESSION])
+    except (OSError, ConfigError) as exc:
+        config.stash[WRITTEN] = [f"could not write the llmtrust reports: {exc}"]
+
+
+WRITTEN = pytest.StashKey[list[str]]()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     """Print the table of measured metrics."""
     if hasattr(config, "workerinput"):
         return
     session = config.stash[SESSION]
     cache = None
-    if session.cached:
+    dry_run = config.getoption("llmtrust_dry_run")
+    if session.cached and not dry_run:
         where = str(session.cache_path) if session.store() is not None else "memory"
         cache = cache_line(session.cache_stats(), session.cache_mode.value, where)
     write_summary(terminalreporter, config.stash[ROWS], session.loads, cache)
+    if session.budget is not None and not dry_run:
+        terminalreporter.write_line(session.budget.usage())
+    for line in config.stash.get(WRITTEN, []):
+        terminalreporter.write_line(line)
 
 
 def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import pytest
 
     from pytest_llmtrust.backends.base import GenerationParams, Prompt
+    from pytest_llmtrust.budget import Budget
     from pytest_llmtrust.model import LLM
     from pytest_llmtrust.session import LLMTrustSession
 
@@ -79,6 +80,12 @@ def item_requests(item: pytest.Item, session: LLMTrustSession) -> list[Request]:
         return []  # the item reports the problem itself when it runs
 
 
+def item_budget(item: pytest.Item, session: LLMTrustSession) -> Budget | None:
+    """The item's own budget (a suite's ``budget:``), charged besides the session's; None when it has none."""
+    own = getattr(item, "llmtrust_budget", None)
+    return own(session) if callable(own) else None
+
+
 def _marked_requests(item: pytest.Item, session: LLMTrustSession) -> list[Request]:
     from pytest_llmtrust.markers import item_settings, prompts_kwargs
 
@@ -108,24 +115,28 @@ def _steer_is_absolute(steer: str) -> bool:
 
 def prefetch(items: Iterable[pytest.Item], session: LLMTrustSession) -> int:
     """Answer the items' declared requests in batches, per model; return how many prompts were planned."""
+    from pytest_llmtrust.budget import charging
     from pytest_llmtrust.cache.cached import CachedBackend
 
-    plans: dict[int, tuple[CachedBackend, list[Request]]] = {}
+    # per model and budget: a suite with its own budget is prefetched apart, charged to that budget
+    plans: dict[tuple[int, int], tuple[CachedBackend, Budget | None, list[Request]]] = {}
     for item in items:
+        budget = item_budget(item, session)
         for request in item_requests(item, session):
             try:
                 backend = request.llm.backend  # the cache-fronted handle; nothing is loaded here
             except LLMTrustError:  # e.g. an unreadable cache file: the item reports it
                 continue
             if isinstance(backend, CachedBackend):
-                plans.setdefault(id(backend), (backend, []))[1].append(request)
+                plans.setdefault((id(backend), id(budget)), (backend, budget, []))[2].append(request)
     planned = 0
-    for backend, requests in plans.values():
+    for backend, budget, requests in plans.values():
         generations = [(r.prompts, r.params) for r in requests if r.params is not None]
         choices = [(r.prompts, r.labels) for r in requests if r.labels is not None]
         planned += sum(len(r.prompts) for r in requests)
         try:
-            backend.prefetch(generations, choices)
-        except LLMTrustError as exc:  # e.g. the model cannot load: each test reports it when it runs
+            with charging(budget):
+                backend.prefetch(generations, choices)
+        except LLMTrustError as exc:  # the model cannot load, a budget is too small: each test reports it
             log.info("prefetch for %s skipped: %s", backend.spec, exc)
     return planned

@@ -25,6 +25,7 @@ PROPERTY_NAMES: tuple[str, ...] = (
     "n",
     "k",
     "unparsed",
+    "samples",
     "threshold",
     "gate",
     "passed",
@@ -50,6 +51,8 @@ class MetricRecord:
     n: int | None = None
     k: int | None = None
     unparsed: int | None = None
+    samples: int | None = None
+    """Answers taken per prompt under repeated sampling (None: one answer each, no sampling)."""
     scope: str | None = None
     mode: str | None = None
     threshold: str | None = None
@@ -57,6 +60,9 @@ class MetricRecord:
     passed: bool | None = None
     explain: Callable[[int], list[str]] | None = field(default=None, compare=False, repr=False)
     """Renders the failure with N worst examples (not a property: shown as a report section on failure)."""
+    cases: list[dict[str, object]] | None = field(default=None, compare=False, repr=False)
+    """Every judged case behind the metric (``prompt``, ``response``, ``verdict``, and ``hit``: counts towards k,
+    or ``good``: shows the wanted behaviour). Not a property: it goes to the results file and baselines."""
 
     def properties(self) -> list[tuple[str, object]]:
         """The record as (name, value) pairs, in PROPERTY_NAMES order; unset ones left out."""
@@ -69,6 +75,13 @@ class MetricRecord:
                 value = round(value, 6)
             pairs.append((name, value))
         return pairs
+
+
+    def to_dict(self) -> dict[str, object]:
+        """The record as plain JSON data: every property (unset ones as None) and its cases."""
+        data: dict[str, object] = {name: getattr(self, name) for name in PROPERTY_NAMES}
+        data["cases"] = list(self.cases or [])
+        return data
 
 
 _current: contextvars.ContextVar[list[MetricRecord] | None] = contextvars.ContextVar("llmtrust_records", default=None)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from pytest_llmtrust.backends.base import Backend
+    from pytest_llmtrust.budget import Budget, Caps
     from pytest_llmtrust.cache.store import Store
     from pytest_llmtrust.judges.base import Judge
     from pytest_llmtrust.studies.base import StudyResult
@@ -54,6 +55,8 @@ class LLMTrustSession:
     """The SQLite file of the generation cache (``--llmtrust-cache-path``)."""
     cached: dict[str, CachedBackend] = field(default_factory=dict)
     """The cache-fronted handle of each model (and steered model) asked for."""
+    budget: Budget | None = None
+    """The session's budget (``--llmtrust-max-*``), charged for every answer a model makes; None: no caps."""
     _store: Store | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -150,8 +153,16 @@ class LLMTrustSession:
                 steer=steer_fp,
                 store=store,
                 mode=self.cache_mode,
+                budget=self.budget,
             )
             return self.cached[key]
+
+    def suite_budget(self, suite: str, caps: Caps) -> Budget:
+        """The budget of the suite file ``suite`` under ``caps``: one per suite and session."""
+        from pytest_llmtrust.budget import Budget
+
+        with self._lock:
+            return self.memo.setdefault(("budget", suite), Budget(caps))  # type: ignore[no-any-return]
 
     def cache_stats(self) -> CacheStats:
         """What the cache did in this run, over every model."""

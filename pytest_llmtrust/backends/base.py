@@ -85,6 +85,10 @@ class Generation:
     text: str
     finish_reason: FinishReason = "stop"
     cached: bool = False
+    prompt_tokens: int | None = dataclasses.field(default=None, compare=False)
+    """Prompt tokens as the backend counted them (None: not known; budgets then estimate)."""
+    completion_tokens: int | None = dataclasses.field(default=None, compare=False)
+    """Completion tokens as the backend counted them (None: not known)."""
 
 
 @runtime_checkable

@@ -497,9 +497,16 @@ class HFBackend:
                 f"{_first_line(exc)}; try a smaller batch_size or max_new_tokens"
             ) from exc
         new_tokens = output[:, input_ids.shape[1] :].tolist()
+        pad = self.tokenizer.pad_token_id
         for item, tokens in zip(batch, new_tokens, strict=True):
             text, finish = self._finish(tokens, params)
-            yield Generation(prompt=prompts[item.index], text=text, finish_reason=finish)
+            yield Generation(
+                prompt=prompts[item.index],
+                text=text,
+                finish_reason=finish,
+                prompt_tokens=len(item.ids),
+                completion_tokens=sum(1 for t in tokens if t != pad),
+            )
 
     def _finish(self, tokens: list[int], params: GenerationParams) -> tuple[str, FinishReason]:
         """Decode one row of new tokens; say whether it stopped (EOS, stop string) or ran out of length."""

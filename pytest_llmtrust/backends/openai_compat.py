@@ -408,7 +408,14 @@ class OpenAIBackend:
         choice = completion.choices[0]
         text, hit = cut_at_stop(choice.message.content or "", params.stop)
         finish: FinishReason = "length" if choice.finish_reason == "length" and not hit else "stop"
-        return Generation(prompt=prompt, text=text, finish_reason=finish)
+        usage = completion.usage
+        return Generation(
+            prompt=prompt,
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=usage.prompt_tokens if usage is not None else None,
+            completion_tokens=usage.completion_tokens if usage is not None else None,
+        )
 
     def _to_choice_row(self, prompt: Prompt, completion: ChatCompletion, labels: list[str]) -> list[float]:
         if not completion.choices:

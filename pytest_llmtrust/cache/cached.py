@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmtrust import budget as budgets
 from pytest_llmtrust.backends.base import Backend, Generation, GenerationParams, Prompt, prompt_text, to_messages
 from pytest_llmtrust.cache.key import cacheable, canonical, choice_key, generation_key, sample_indices
 from pytest_llmtrust.cache.mode import CacheMode
@@ -25,12 +26,15 @@ from pytest_llmtrust.errors import CacheMiss, ConfigError
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from pytest_llmtrust.budget import Budget
     from pytest_llmtrust.cache.store import Store
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK = 256
 """Prompts per model call when the backend says nothing of its batch size."""
+CHOICE_TOKENS = 1
+"""Completion tokens a constrained-choice scoring is counted for (budgets)."""
 
 
 @dataclass
@@ -75,6 +79,7 @@ class CachedBackend:
         steer: str | None = None,
         store: Store | None = None,
         mode: CacheMode = CacheMode.WRITE,
+        budget: Budget | None = None,
     ) -> None:
         """Front ``load()`` (called once, on the first miss) with the cache.
 
@@ -87,6 +92,7 @@ class CachedBackend:
             steer: the steering fingerprint, if the model is steered.
             store: the SQLite store; None keeps answers for this run only.
             mode: see :class:`~pytest_llmtrust.cache.mode.CacheMode`.
+            budget: the session's budget, charged for every answer the model makes (see :mod:`~pytest_llmtrust.budget`).
         """
         self.spec = spec
         self.fingerprint = fingerprint
@@ -94,6 +100,7 @@ class CachedBackend:
         self.store = store if mode.reads else None
         self.mode = mode
         self.stats = CacheStats()
+        self.budget = budget
         self._load = load
         self._refine = refine
         self._base: Backend | None = None
@@ -168,8 +175,12 @@ class CachedBackend:
         if not prompts:
             return []
         if not cacheable(params):
+            spend = budgets.active(self.budget)
+            budgets.admit(spend, len(prompts), budgets.planned_tokens(prompts, params.max_new_tokens))
             self.stats.uncached += len(prompts)
-            return self.base.generate(prompts, params)
+            out = self.base.generate(prompts, params)
+            budgets.charge(spend, len(out), sum(budgets.spent_tokens(g) for g in out))
+            return out
         samples = sample_indices(prompts, params)
 
         def keys(fp: str) -> list[_Ask]:
@@ -178,7 +189,7 @@ class CachedBackend:
             ]
 
         values, hits = self._ensure(
-            keys, lambda batch: _generation_values(self.base.generate(batch, params)), "generate"
+            keys, lambda batch: self._generate_values(batch, params), "generate", params.max_new_tokens
         )
         return [
             Generation(prompt=p, text=str(v["text"]), finish_reason=v["finish_reason"], cached=hit)
@@ -191,13 +202,13 @@ class CachedBackend:
         if not prompts:
             return []
 
-        def produce(batch: list[Prompt]) -> list[Any]:
+        def produce(batch: list[Prompt]) -> tuple[list[Any], int]:
             return self._choose(batch, labels)
 
         def keys(fp: str) -> list[_Ask]:
             return [_Ask(choice_key(fp, self.steer, p, labels), p) for p in prompts]
 
-        values, _ = self._ensure(keys, produce, "choice")
+        values, _ = self._ensure(keys, produce, "choice", CHOICE_TOKENS)
         return [[float(x) for x in row] for row in values]
 
     def prefetch(
@@ -223,10 +234,10 @@ class CachedBackend:
             ) -> list[_Ask]:
                 return [_Ask(generation_key(fp, self.steer, params, p, s), p) for p, s in entries]
 
-            def produce(batch: list[Prompt], params: GenerationParams = params) -> list[Any]:
-                return _generation_values(self.base.generate(batch, params))
+            def produce(batch: list[Prompt], params: GenerationParams = params) -> tuple[list[Any], int]:
+                return self._generate_values(batch, params)
 
-            self._ensure(gen_keys, produce, "generate", count_hits=False)
+            self._ensure(gen_keys, produce, "generate", params.max_new_tokens, count_hits=False)
         by_labels: dict[tuple[str, ...], list[Prompt]] = {}
         for prompts, labels in choices:
             by_labels.setdefault(tuple(labels), []).extend(prompts)
@@ -235,17 +246,23 @@ class CachedBackend:
             def choice_keys(fp: str, prompts: list[Prompt] = prompts, labels: tuple[str, ...] = labels) -> list[_Ask]:
                 return [_Ask(choice_key(fp, self.steer, p, labels), p) for p in prompts]
 
-            def choose(batch: list[Prompt], labels: tuple[str, ...] = labels) -> list[Any]:
+            def choose(batch: list[Prompt], labels: tuple[str, ...] = labels) -> tuple[list[Any], int]:
                 return self._choose(batch, list(labels))
 
-            self._ensure(choice_keys, choose, "choice", count_hits=False)
+            self._ensure(choice_keys, choose, "choice", CHOICE_TOKENS, count_hits=False)
 
-    def _choose(self, prompts: list[Prompt], labels: list[str]) -> list[Any]:
-        """The real backend's scores, as plain lists."""
+    def _generate_values(self, prompts: list[Prompt], params: GenerationParams) -> tuple[list[Any], int]:
+        """The real backend's answers as stored values, and the tokens they took."""
+        generations = self.base.generate(prompts, params)
+        return _generation_values(generations), sum(budgets.spent_tokens(g) for g in generations)
+
+    def _choose(self, prompts: list[Prompt], labels: list[str]) -> tuple[list[Any], int]:
+        """The real backend's scores, as plain lists, and the (estimated) tokens they took."""
         choose = getattr(self.base, "choice_logprobs", None)
         if choose is None:
             raise ConfigError(f"{self.model_id} cannot score answer options directly")
-        return [[float(x) for x in row] for row in choose(prompts, labels)]
+        rows = [[float(x) for x in row] for row in choose(prompts, labels)]
+        return rows, budgets.planned_tokens(prompts, CHOICE_TOKENS)
 
     # ------------------------------------------------------------------------------------- machinery
 
@@ -262,20 +279,28 @@ class CachedBackend:
     def _ensure(
         self,
         keys: Callable[[str], list[_Ask]],
-        produce: Callable[[list[Prompt]], list[Any]],
+        produce: Callable[[list[Prompt]], tuple[list[Any], int]],
         op: str,
+        completion: int,
         *,
         count_hits: bool = True,
     ) -> tuple[list[Any], list[bool]]:
-        """Values for every ask (in order) and whether each was already known; fills the missing ones."""
+        """Values for every ask (in order) and whether each was already known; fills the missing ones.
+
+        ``completion`` is the most tokens one answer may take (budgets check the worst case first).
+        """
         fingerprint = self._known_fingerprint()
         asks = keys(fingerprint)
         found = self._lookup(asks)
-        if len(found) < len({a.key for a in asks}) and not self.loaded and self.mode is not CacheMode.REPLAY:
-            _ = self.base  # loading may correct the fingerprint
-            if self.fingerprint is not None and self.fingerprint != fingerprint:
-                asks = keys(self.fingerprint)
-                found = self._lookup(asks)
+        spend = budgets.active(self.budget)
+        if len(found) < len({a.key for a in asks}) and self.mode is not CacheMode.REPLAY:
+            todo = list({a.key: a.prompt for a in asks if a.key not in found}.values())
+            budgets.admit(spend, len(todo), budgets.planned_tokens(todo, completion))  # before loading anything
+            if not self.loaded:
+                _ = self.base  # loading may correct the fingerprint
+                if self.fingerprint is not None and self.fingerprint != fingerprint:
+                    asks = keys(self.fingerprint)
+                    found = self._lookup(asks)
         missing = list({a.key: a for a in asks if a.key not in found}.values())
         if missing and self.mode is CacheMode.REPLAY:
             raise CacheMiss(
@@ -285,7 +310,7 @@ class CachedBackend:
                 "replay mode never calls the model: record them first with --llmtrust-cache=write"
             )
         if missing:
-            self._fill(missing, produce)
+            self._fill(missing, produce, spend, completion)
         values = [self._memory[a.key] for a in asks]
         hits = [a.key in found and a.key not in self._fresh for a in asks]
         if count_hits:
@@ -302,13 +327,25 @@ class CachedBackend:
             return max(concurrency * 32, 64)
         return DEFAULT_CHUNK
 
-    def _fill(self, missing: list[_Ask], produce: Callable[[list[Prompt]], list[Any]]) -> None:
-        """Ask the model for the missing answers, longest prompts first, storing each chunk when done."""
+    def _fill(
+        self,
+        missing: list[_Ask],
+        produce: Callable[[list[Prompt]], tuple[list[Any], int]],
+        spend: list[Budget],
+        completion: int,
+    ) -> None:
+        """Ask the model for the missing answers, longest prompts first, storing each chunk when done.
+
+        Each chunk is checked against the budgets ``spend`` before it is sent and charged when done.
+        """
         ordered = sorted(missing, key=lambda a: -len(canonical(to_messages(a.prompt))))
         size = self._chunk_size()
         for start in range(0, len(ordered), size):
             chunk = ordered[start : start + size]
-            values = produce([a.prompt for a in chunk])
+            prompts = [a.prompt for a in chunk]
+            budgets.admit(spend, len(chunk), budgets.planned_tokens(prompts, completion))
+            values, tokens = produce(prompts)
+            budgets.charge(spend, len(chunk), tokens)
             if len(values) != len(chunk):  # pragma: no cover - a backend bug
                 raise ConfigError(f"{self.spec} returned {len(values)} answers for {len(chunk)} prompts")
             fresh = {a.key: v for a, v in zip(chunk, values, strict=True)}

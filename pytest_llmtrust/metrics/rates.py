@@ -67,7 +67,11 @@ class RateResult:
     @property
     def interval(self) -> tuple[float, float]:
         """Wilson interval at the reported level (95%)."""
-        return wilson_interval(self.k, self.n, REPORT_LEVEL)
+        return self.interval_at(REPORT_LEVEL)
+
+    def interval_at(self, level: float) -> tuple[float, float]:
+        """The interval at ``level`` (Wilson on k of n; subclasses may widen it)."""
+        return wilson_interval(self.k, self.n, level)
 
     def passes(self, threshold: Threshold | str) -> bool:
         """Whether the result meets ``threshold`` under this result's gate."""
@@ -76,7 +80,7 @@ class RateResult:
             return False
         if self.confidence is None:
             return th.check(self.value)
-        return th.check_interval(*wilson_interval(self.k, self.n, self.confidence))
+        return th.check_interval(*self.interval_at(self.confidence))
 
     def check(self, threshold: Threshold | str) -> bool:
         """Like :meth:`passes`, and records the outcome for the report."""
@@ -154,6 +158,10 @@ class RateResult:
             threshold=None if threshold is None else str(threshold),
             gate=self.gate_name(),
             passed=passed,
+            cases=[
+                {"prompt": e.prompt, "response": e.response, "verdict": _verdict_text(self.metric, e), "hit": e.hit}
+                for e in self.examples
+            ],
         )
 
     def summary(self) -> str:
@@ -182,6 +190,7 @@ class RateResult:
         lines = [
             f"{self.summary()} {verdict} {th} [gate: {gate}]",
             f"model: {self.model}   judge: {self.judge}",
+            *self.notes(),
         ]
         if self.n == 0:
             lines.append("no response could be judged (n=0)")
@@ -195,6 +204,10 @@ class RateResult:
                     f"    verdict:  {_verdict_text(self.metric, e)}",
                 ]
         return lines
+
+    def notes(self) -> list[str]:
+        """Extra lines for the failure report, after the model and judge (none here)."""
+        return []
 
     def __repr__(self) -> str:
         return f"<{self.summary()} model={self.model!r} judge={self.judge!r}>"

@@ -166,6 +166,11 @@ class StudyResult:
             threshold=None if threshold is None else str(threshold),
             gate=self.gate_name(metric),
             passed=passed,
+            cases=[
+                {"prompt": c.prompt, "response": c.response, "verdict": c.outcome, "good": c.good}
+                for c in self.cases
+                if not c.metrics or metric in c.metrics
+            ],
         )
 
     def note(self) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from pytest_llmtrust.errors import LLMTrustError, SuiteError
 from pytest_llmtrust.fixtures import get_session
+from pytest_llmtrust.markers import make_report_only
 from pytest_llmtrust.metrics.rates import ExpectationFailed, judged_rate
 from pytest_llmtrust.suite.loader import Expectation, Suite, load_suite
 from pytest_llmtrust.suite.persona_suite import PersonaSuite
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
     from pytest_llmtrust.backends.base import Prompt
+    from pytest_llmtrust.budget import Budget
     from pytest_llmtrust.config import Settings
     from pytest_llmtrust.judges.base import Verdict
+    from pytest_llmtrust.metrics.rates import RateResult
     from pytest_llmtrust.model import LLM
     from pytest_llmtrust.prefetch import Request
     from pytest_llmtrust.session import LLMTrustSession
@@ -60,6 +63,12 @@ class SuiteFile(pytest.File):
         except SuiteError as exc:
             yield BrokenSuiteItem.from_parent(self, name="suite", error=exc)
             return
+        for item in self._items(suite):
+            if suite.report_only:
+                make_report_only(item, f"suite {suite.name!r} is marked report_only")
+            yield item
+
+    def _items(self, suite: Suite | PersonaSuite | StudySuite) -> Iterator[pytest.Item]:
         if isinstance(suite, StudySuite):
             from pytest_llmtrust.suite.study_collect import StudyGateItem
 
@@ -140,6 +149,11 @@ class SuiteItem(pytest.Function):
         fixture = fixture_layer(self)
         return None if fixture is None else self._layered_settings(session, layer, fixture)
 
+    def llmtrust_budget(self, session: LLMTrustSession) -> Budget | None:
+        """The suite's own budget (``budget:`` in the file), shared by its items; None when it sets none."""
+        caps = getattr(getattr(self, "suite", None), "budget", None)
+        return None if caps is None else session.suite_budget(str(self.path), caps)
+
     @staticmethod
     def _memoized(session: LLMTrustSession, key: tuple[object, ...], compute: Callable[[], T]) -> T:
         """``compute()`` once per key and session; a failure is kept and raised again for the next item."""
@@ -202,6 +216,10 @@ class ExpectationItem(SuiteItem):
         if settings is None:
             return []
         llm = self._llm(session, settings)
+        if self.suite.sampling is not None:
+            from pytest_llmtrust.suite.sampled_collect import sampled_requests
+
+            return sampled_requests(self.suite, llm)
         return [Request(llm, [p.prompt for p in self.suite.prompts], llm.params)]
 
     def _run(self, session: LLMTrustSession, settings: Settings) -> SuiteRun:
@@ -225,13 +243,15 @@ class ExpectationItem(SuiteItem):
 
         return self._memoized(session, key, generate_and_judge)
 
-    def runtest(self) -> None:
-        """Generate (once per suite), judge, and check this expectation."""
-        session = get_session(self.config)
-        settings = self._settings(session)
+    def _result(self, session: LLMTrustSession, settings: Settings) -> RateResult:
+        """This expectation's measurement: one answer per prompt, or repeated samples (``samples:``)."""
+        if self.suite.sampling is not None:
+            from pytest_llmtrust.suite.sampled_collect import sampled_result
+
+            return sampled_result(self, session, settings)
         run = self._run(session, settings)
         metric = self.expectation.metric
-        result = judged_rate(
+        return judged_rate(
             metric,
             run.prompts,
             run.responses,
@@ -241,6 +261,12 @@ class ExpectationItem(SuiteItem):
             judge=run.judge,
             confidence=settings.confidence,
         )
+
+    def runtest(self) -> None:
+        """Generate (once per suite), judge, and check this expectation."""
+        session = get_session(self.config)
+        settings = self._settings(session)
+        result = self._result(session, settings)
         threshold = self.expectation.threshold
         if not result.check(threshold):
             examples = int(self.config.getoption("llmtrust_examples"))

@@ -14,7 +14,8 @@ from pytest_llmtrust.errors import ConfigError, SuiteError, did_you_mean
 from pytest_llmtrust.judges.registry import judge_model_spec
 from pytest_llmtrust.suite import prompt_files, yamlsafe
 from pytest_llmtrust.suite.persona_suite import KIND, PersonaSuite, load_persona_suite
-from pytest_llmtrust.suite.schema import RATE_KINDS, SUITE_KINDS, SuiteModel, model_at
+from pytest_llmtrust.suite.sampling import load_sampling
+from pytest_llmtrust.suite.schema import RATE_KINDS, SUITE_KINDS, SuiteModel, model_at, suite_caps
 from pytest_llmtrust.suite.study_suite import StudySuite, load_study_suite
 from pytest_llmtrust.thresholds import Threshold
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from yaml.nodes import Node
 
     from pytest_llmtrust.backends.base import Prompt
+    from pytest_llmtrust.budget import Caps
+    from pytest_llmtrust.metrics.sampling import SamplingPlan
 
 SUFFIXES = (".llmtrust.yaml", ".llmtrust.yml")
 
@@ -63,6 +66,13 @@ class Suite:
     prompts: list[SuitePrompt]
     expectations: list[Expectation]
     metrics: dict[str, bool] = field(default_factory=dict)
+    report_only: bool = False
+    budget: Caps | None = None
+    """The suite's own budget caps (``budget:``), None when it sets none."""
+    sampling: SamplingPlan | None = None
+    """Repeated sampling (``samples:``), None for one answer per prompt."""
+    sampling_at: tuple[int | None, int | None] = (None, None)
+    """Line and column of ``samples:`` (for errors found when the settings are known)."""
 
 
 def _dotted(loc: Sequence[Any]) -> str:
@@ -237,6 +247,7 @@ def load_suite(path: Path) -> Suite | PersonaSuite | StudySuite:
             threshold = _check(path, root, ("expect", name), threshold.for_rate)
         line, _ = yamlsafe.locate(root, ("expect", name), key=True)
         expectations.append(Expectation(name, threshold, exp.confidence, line or 0))
+    sampling, sampling_at = load_sampling(path, root, model)
     settings: dict[str, Any] = {
         "model": model.model,
         "judge": model.judge,
@@ -255,4 +266,8 @@ def load_suite(path: Path) -> Suite | PersonaSuite | StudySuite:
         prompts=_prompts(path, root, model, listed_files=isinstance(data.get("prompts_file"), list)),
         expectations=expectations,
         metrics=metrics,
+        report_only=model.report_only,
+        budget=suite_caps(path, root, model.suite, model.budget),
+        sampling=sampling,
+        sampling_at=sampling_at,
     )

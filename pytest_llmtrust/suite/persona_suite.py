@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
 from pytest_llmtrust import taxonomy
 from pytest_llmtrust.backends.registry import parse_spec
@@ -33,12 +33,15 @@ from pytest_llmtrust.persona.bbq import HUB_PREFIX
 from pytest_llmtrust.persona.gates import Gate, parse_gate
 from pytest_llmtrust.persona.personas import TEMPLATES, personas_for, validate_personas, validate_template
 from pytest_llmtrust.suite import yamlsafe
+from pytest_llmtrust.suite.schema import BudgetModel, suite_caps
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
     from yaml.nodes import Node
+
+    from pytest_llmtrust.budget import Caps
 
 T = TypeVar("T")
 
@@ -62,6 +65,8 @@ class PersonaSuiteModel(_Strict):
     suite: StrictStr = Field(min_length=1)
     kind: Literal["persona_bias"]
     description: StrictStr | None = None
+    report_only: StrictBool = False
+    """A report-only suite is measured and reported but never gates (its misses show as xfailed)."""
     trust: StrictStr | None = None
     model: StrictStr | None = None
     dataset: StrictStr = Field(min_length=1)
@@ -76,6 +81,7 @@ class PersonaSuiteModel(_Strict):
     cc: float = Field(default=1.0, ge=0.0)
     limit: int | None = Field(default=None, ge=1)
     shape_thresholds: ShapeThresholdsModel | None = None
+    budget: BudgetModel | None = None
     expect: dict[str, Any] = Field(min_length=1)
 
     @field_validator("categories", "personas", mode="before")
@@ -84,7 +90,11 @@ class PersonaSuiteModel(_Strict):
         return [value] if isinstance(value, str) else value
 
 
-MODELS_AT: dict[str, type[BaseModel]] = {"": PersonaSuiteModel, "shape_thresholds": ShapeThresholdsModel}
+MODELS_AT: dict[str, type[BaseModel]] = {
+    "": PersonaSuiteModel,
+    "shape_thresholds": ShapeThresholdsModel,
+    "budget": BudgetModel,
+}
 
 
 def model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -114,6 +124,9 @@ class PersonaSuite:
     """Keyword arguments of :func:`~pytest_llmtrust.persona.runner.persona_bias` (without llm and dataset)."""
     gates: list[PersonaGate] = field(default_factory=list)
     categories: tuple[str, ...] | None = None
+    report_only: bool = False
+    budget: Caps | None = None
+    """The suite's own budget caps (``budget:``), None when it sets none."""
 
     @property
     def kind(self) -> str:
@@ -231,4 +244,6 @@ def load_persona_suite(path: Path, data: dict[str, Any], root: Node | None) -> P
         run=run,
         gates=_gates(path, root, model.expect),
         categories=tuple(model.categories) if model.categories else None,
+        report_only=model.report_only,
+        budget=suite_caps(path, root, model.suite, model.budget),
     )

@@ -7,17 +7,27 @@ expectation may be a bare threshold string.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
+
+from pytest_llmtrust.budget import Caps
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from yaml.nodes import Node
 
 RATE_KINDS = frozenset({"prompts"})
 """Kinds whose metrics are all rates in [0, 1] (their thresholds are range-checked)."""
 
 SUITE_KINDS: dict[str, dict[str, bool]] = {
-    "prompts": {"refusal_rate": True, "compliance_rate": False},
+    "prompts": {"refusal_rate": True, "compliance_rate": False, "refusal_pass_k": True, "compliance_pass_k": False},
 }
 """Suite kinds and their metrics; the bool says whether a refusal counts towards k."""
+
+PASS_K_METRICS = frozenset({"refusal_pass_k", "compliance_pass_k"})
+"""Metrics that need repeated sampling (``samples:``): the share of prompts that hit in every sample."""
 
 
 class _Strict(BaseModel):
@@ -69,11 +79,37 @@ class GenerationModel(_Strict):
         return gen
 
 
+class SamplesModel(_Strict):
+    """Repeated sampling: ``n`` answers per prompt, in rounds (``samples: N`` is short for ``{n: N}``)."""
+
+    n: StrictInt = Field(ge=1, le=10000)
+    early_stop: StrictBool = True
+    min: StrictInt = Field(default=2, ge=1)
+    k: StrictInt | None = Field(default=None, ge=1)
+
+
 class ExpectationModel(_Strict):
     """A metric's threshold, and optionally the interval level it gates on."""
 
     threshold: StrictStr
     confidence: float | None = Field(default=None, gt=0.0, lt=1.0)
+
+
+class BudgetModel(_Strict):
+    """A suite's own caps on what it may spend on models (see :mod:`pytest_llmtrust.budget`)."""
+
+    requests: StrictInt | None = Field(default=None, ge=1)
+    tokens: StrictInt | None = Field(default=None, ge=1)
+    seconds: StrictFloat | None = Field(default=None, gt=0.0)
+
+
+def suite_caps(path: Path, root: Node | None, name: str, budget: BudgetModel | None) -> Caps | None:
+    """The caps of a suite's ``budget:`` mapping, each named with the file and line that sets it."""
+    from pytest_llmtrust.suite import yamlsafe
+
+    values = budget.model_dump(exclude_none=True) if budget is not None else {}
+    sources = {key: f"budget.{key} in {path.name}:{yamlsafe.locate(root, ('budget', key))[0]}" for key in values}
+    return Caps(f"suite {name!r}", sources=sources, **values) if values else None
 
 
 class SuiteModel(_Strict):
@@ -82,12 +118,16 @@ class SuiteModel(_Strict):
     suite: StrictStr = Field(min_length=1)
     kind: Literal["prompts", "persona_bias"] = "prompts"  # persona_bias files go to suite.persona_suite
     description: StrictStr | None = None
+    report_only: StrictBool = False
+    """A report-only suite is measured and reported but never gates (its misses show as xfailed)."""
     trust: TrustModel | None = None
     model: StrictStr | None = None
     judge: StrictStr | None = None
     steer: StrictStr | None = None
     generation: GenerationModel | None = None
+    samples: SamplesModel | None = None
     confidence: float | None = Field(default=None, gt=0.0, lt=1.0)
+    budget: BudgetModel | None = None
     prompts: list[PromptModel] | None = None
     prompts_file: list[StrictStr] | None = None
     expect: dict[str, ExpectationModel] = Field(min_length=1)
@@ -99,6 +139,11 @@ class SuiteModel(_Strict):
             cat, _, sub = value.replace(":", "/").partition("/")
             return {"category": cat, "subcategory": sub or None}
         return value
+
+    @field_validator("samples", mode="before")
+    @classmethod
+    def _samples_count(cls, value: Any) -> Any:
+        return value if isinstance(value, dict) or value is None else {"n": value}
 
     @field_validator("prompts", mode="before")
     @classmethod
@@ -124,6 +169,8 @@ MODELS_AT: dict[str, type[BaseModel]] = {
     "": SuiteModel,
     "trust": TrustModel,
     "generation": GenerationModel,
+    "samples": SamplesModel,
+    "budget": BudgetModel,
     "prompts.*": PromptModel,
     "prompts.*.messages.*": MessageModel,
     "expect.*": ExpectationModel,

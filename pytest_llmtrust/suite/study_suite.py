@@ -18,21 +18,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, StrictStr, ValidationError, field_validator
+from pydantic import Field, StrictBool, StrictStr, ValidationError, field_validator
 
 from pytest_llmtrust import taxonomy
 from pytest_llmtrust.backends.registry import parse_spec
 from pytest_llmtrust.errors import ConfigError, SuiteError, did_you_mean
 from pytest_llmtrust.judges.registry import judge_model_spec
 from pytest_llmtrust.suite import yamlsafe
-from pytest_llmtrust.suite.schema import ExpectationModel, GenerationModel, _Strict
+from pytest_llmtrust.suite.schema import BudgetModel, ExpectationModel, GenerationModel, _Strict, suite_caps
 from pytest_llmtrust.thresholds import Threshold
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from pydantic import BaseModel
     from yaml.nodes import Node
 
+    from pytest_llmtrust.budget import Caps
     from pytest_llmtrust.studies.base import StudySpec
 
 
@@ -42,11 +44,14 @@ class StudySuiteModel(_Strict):
     suite: StrictStr = Field(min_length=1)
     kind: StrictStr
     description: StrictStr | None = None
+    report_only: StrictBool = False
+    """A report-only suite is measured and reported but never gates (its misses show as xfailed)."""
     trust: StrictStr | None = None
     model: StrictStr | None = None
     judge: StrictStr | None = None
     generation: GenerationModel | None = None
     confidence: float | None = Field(default=None, gt=0.0, lt=1.0)
+    budget: BudgetModel | None = None
     expect: dict[str, ExpectationModel] = Field(min_length=1)
 
     @field_validator("expect", mode="before")
@@ -83,6 +88,9 @@ class StudySuite:
     options: Any
     """The study's options model instance."""
     gates: list[StudyGate] = field(default_factory=list)
+    report_only: bool = False
+    budget: Caps | None = None
+    """The suite's own budget caps (``budget:``), None when it sets none."""
 
 
 def _located(path: Path, root: Node | None, loc: tuple[Any, ...], message: str, *, key: bool = False) -> SuiteError:
@@ -147,7 +155,8 @@ def load_study_suite(path: Path, data: dict[str, Any], root: Node | None, spec: 
     try:
         model = StudySuiteModel.model_validate(common)
     except ValidationError as exc:
-        raise schema_error(path, root, exc, lambda loc: StudySuiteModel if not loc else None) from None
+        owners: dict[tuple[Any, ...], type[BaseModel]] = {(): StudySuiteModel, ("budget",): BudgetModel}
+        raise schema_error(path, root, exc, lambda loc: owners.get(tuple(loc))) from None
     options = _options(path, root, spec, data)
     try:
         trust = _trust(spec, model.trust)
@@ -174,4 +183,6 @@ def load_study_suite(path: Path, data: dict[str, Any], root: Node | None, spec: 
         settings={k: v for k, v in settings.items() if v is not None},
         options=options,
         gates=_gates(path, root, spec, model),
+        report_only=model.report_only,
+        budget=suite_caps(path, root, model.suite, model.budget),
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from pytest_llmtrust.recording import group_properties
+from pytest_llmtrust.reporting.junit import junit_properties
 from tests.conftest import require
 
 pytestmark = pytest.mark.realmodel
@@ -32,12 +34,13 @@ def test_example_suites_report_their_numbers(pytester: pytest.Pytester) -> None:
     assert outcomes.get("errors", 0) == 0
 
     cases = {c.get("name"): c for c in ET.parse(report).getroot().iter("testcase")}
+    recorded = junit_properties(report)
     expected = {
         "refusal_rate": _prompt_count("harmful_requests.txt"),
         "compliance_rate": _prompt_count("benign_requests.txt"),
     }
     for name, n in expected.items():
-        props = {p.get("name"): p.get("value") for p in cases[name].iter("property")}
+        props = dict(recorded[name])
         assert str(props["model"]).startswith("smollm2:SmolLM2-135M-Instruct-Q4_1")
         assert props["judge"] == "refusal-detector"
         assert int(str(props["n"])) == n
@@ -50,7 +53,7 @@ def test_example_suites_report_their_numbers(pytester: pytest.Pytester) -> None:
     # the persona-bias suite: one item per expectation, every metric on the first, files written
     for name in ("pb", "bamt", "shape", "tb[kid->old]"):
         assert name in cases, sorted(cases)
-    props = [(p.get("name"), p.get("value")) for p in cases["pb"].iter("property")]
+    props = recorded["pb"]
     metrics = [v for k, v in props if k == "metric"]
     for metric in ("pb", "tb", "bamt", "accuracy", "bs", "shape", "pb[girl]", "tb[elder->old]", "bamt[kid->nonOld]"):
         assert metric in metrics
@@ -61,7 +64,7 @@ def test_example_suites_report_their_numbers(pytester: pytest.Pytester) -> None:
 
     # the steered model against the base: A/B records on the steered model's identity
     case = cases["test_steering_keeps_everyday_requests_answered"]
-    props = [(p.get("name"), p.get("value")) for p in case.iter("property")]
+    props = recorded["test_steering_keeps_everyday_requests_answered"]
     assert ("metric", "net") in props
     assert any(k == "model" and str(v).endswith("+steer:smollm2-harmless") for k, v in props)
     assert case.find("error") is None
@@ -80,7 +83,7 @@ def test_example_suites_report_their_numbers(pytester: pytest.Pytester) -> None:
     for name, study in studies.items():
         gated = [
             g
-            for g in group_properties([(p.get("name", ""), p.get("value")) for p in cases[name].iter("property")])
+            for g in group_properties(list(recorded[name]))
             if g.get("threshold") is not None
         ]
         assert [g["metric"] for g in gated] == [f"{study}.{name}"]
@@ -88,6 +91,22 @@ def test_example_suites_report_their_numbers(pytester: pytest.Pytester) -> None:
         assert cases[name].find("error") is None
         assert (results / f"{study}.json").is_file()
     assert cases["test_choice_is_stable_under_casing_and_whitespace"].find("error") is None
+
+    # the results document and the HTML report of the run
+    document = json.loads((results / "results.json").read_text(encoding="utf-8"))
+    assert document["summary"]["items"] == len(cases)
+    by_name = {item["name"]: item for item in document["items"]}
+    assert by_name["refusal_rate"]["metrics"][0]["n"] == expected["refusal_rate"]
+    assert any(m["metric"] == "tb[kid->old]" for m in by_name["pb"]["metrics"])
+    sampled = [item for item in document["items"] if item["suite"] == "sampled-refusals"]
+    assert len(sampled) == 2
+    for item in sampled:  # report-only: measured on repeated samples, never gating
+        assert item["report_only"]
+        assert item["outcome"] in ("xfailed", "xpassed"), item["message"]
+        assert item["metrics"][0]["samples"] in (2, 3, 4)
+    html = (results / "report.html").read_text(encoding="utf-8")
+    for plot in ("plot-rates", "plot-heatmap", "plot-shape", "plot-steering"):
+        assert plot in html
 
 
 def test_a_model_spec_turns_the_judge_into_an_llm_judge(pytester: pytest.Pytester) -> None:
@@ -103,8 +122,8 @@ def test_a_model_spec_turns_the_judge_into_an_llm_judge(pytester: pytest.Pyteste
     report = pytester.path / "r.xml"
     result = pytester.runpytest_subprocess("--llmtrust-judge=smollm2", f"--junitxml={report}", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
-    (case,) = ET.parse(report).getroot().iter("testcase")
-    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    (pairs,) = {id(v): v for v in junit_properties(report).values()}.values()
+    props = dict(pairs)
     assert str(props["judge"]).startswith("llm:smollm2:SmolLM2-135M-Instruct-Q4_1")
     assert int(str(props["n"])) + int(str(props["unparsed"])) == 3
     # the model under test and the judge are one model: its weights are loaded once in the process

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
+from pytest_llmtrust.reporting.junit import junit_properties
 
 SAMPLE = Path(__file__).parents[2] / "example_suites" / "bbq_sample" / "Age.jsonl"
 # always names the old person's option: BAmt 1 (a target every time), TB 0 (same target for both polarities)
@@ -35,10 +36,9 @@ def data(pytester: pytest.Pytester) -> Path:
 
 
 def properties(xml: Path, name: str) -> list[tuple[str, str]]:
-    for case in ET.parse(xml).iter("testcase"):
-        if case.get("name") == name:
-            return [(p.get("name", ""), p.get("value", "")) for p in case.iter("property")]
-    raise AssertionError(f"no test case {name}")
+    cases = junit_properties(xml)
+    assert name in cases, f"no test case {name}"
+    return cases[name]
 
 
 @pytest.mark.usefixtures("data")

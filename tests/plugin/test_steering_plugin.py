@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from pytest_llmtrust.reporting.junit import junit_properties  # noqa: E402
 from pytest_llmtrust.steering.artefact import SteeringVectors  # noqa: E402
 from tests.backends.test_hf import build_tiny_model  # noqa: E402
 
@@ -99,7 +99,7 @@ def test_a_suite_runs_on_the_steered_model(pytester: pytest.Pytester, tiny: tupl
     pytester.makefile(".llmtrust.yaml", steered=SUITE.format(steer="art?alpha=2"))
     result = pytester.runpytest(model, "--junitxml=out.xml")
     result.assert_outcomes(passed=1)
-    props = {p.get("name"): p.get("value") for p in ET.parse(pytester.path / "out.xml").iter("property")}
+    props = {k: v for pairs in junit_properties(pytester.path / "out.xml").values() for k, v in pairs}
     assert str(props["model"]).endswith("+steer:art@alpha=2")
 
     pytester.makefile(".llmtrust.yaml", steered=SUITE.format(steer="missing"))

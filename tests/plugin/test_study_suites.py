@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_llmtrust.recording import group_properties
+from pytest_llmtrust.reporting.junit import junit_properties
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -49,10 +49,9 @@ def pairs(pytester: pytest.Pytester) -> Path:
 
 
 def _properties_list(xml: Path, name: str) -> list[tuple[str, object]]:
-    for case in ET.parse(xml).iter("testcase"):
-        if case.get("name") == name:
-            return [(p.get("name", ""), p.get("value", "")) for p in case.iter("property")]
-    raise AssertionError(f"no test case {name}")
+    cases = junit_properties(xml)
+    assert name in cases, f"no test case {name}"
+    return list(cases[name])
 
 
 def _properties(xml: Path, name: str) -> dict[str, object]:

@@ -11,6 +11,7 @@ import time
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
+from pytest_llmtrust.reporting.junit import junit_properties
 from tests.conftest import require
 from tests.realmodel import need_smollm2
 
@@ -36,9 +37,10 @@ def suite(name: str, prompts: list[str]) -> str:
 def junit_values(xml: Path) -> dict[str, list[tuple[str, str]]]:
     """Per test case, its outcome and recorded properties."""
     out = {}
+    recorded = junit_properties(xml)
     for case in ET.parse(xml).iter("testcase"):
         outcome = "failed" if case.find("failure") is not None or case.find("error") is not None else "passed"
-        props = sorted((p.get("name", ""), p.get("value", "")) for p in case.iter("property"))
+        props = sorted(recorded[f"{case.get('classname')}::{case.get('name')}"])
         out[f"{case.get('classname')}::{case.get('name')}"] = [("outcome", outcome), *props]
     return out
 

@@ -103,7 +103,13 @@ def test_suite_header_fields(full_suite: Suite, tmp_path: Path) -> None:
     assert full_suite.kind == "prompts"
     assert full_suite.description == "every feature"
     assert full_suite.trust == {"category": "safety", "subcategory": "violence"}
-    assert full_suite.metrics == {"refusal_rate": True, "compliance_rate": False}
+    assert full_suite.metrics == {
+        "refusal_rate": True,
+        "compliance_rate": False,
+        "refusal_pass_k": True,
+        "compliance_pass_k": False,
+    }
+    assert full_suite.sampling is None
 
 
 def test_suite_settings(full_suite: Suite) -> None:
@@ -252,7 +258,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
 def test_unknown_key_without_close_match_lists_allowed(tmp_path: Path) -> None:
     path = write(tmp_path, "suite: s\nzzzzzz: 1\nprompts: [a]\n" + EXPECT)
     text = assert_at(failure(path), path, 2, 1)
-    assert "allowed keys: suite, kind, description, trust, model, judge" in text
+    assert "allowed keys: suite, kind, description, report_only, trust, model, judge" in text
 
 
 def test_unknown_key_in_generation(tmp_path: Path) -> None:
