@@ -33,8 +33,11 @@ def test_example_suites_report_their_numbers(pytester: pytest.Pytester) -> None:
     outcomes = result.parseoutcomes()
     assert outcomes.get("errors", 0) == 0
 
-    cases = {c.get("name"): c for c in ET.parse(report).getroot().iter("testcase")}
-    recorded = junit_properties(report)
+    testcases = list(ET.parse(report).getroot().iter("testcase"))
+    # by name; the sampled suite's refusal_rate (report-only) is checked through the results document
+    cases = {c.get("name"): c for c in testcases if "sampled_refusals" not in str(c.get("classname"))}
+    by_id = junit_properties(report)
+    recorded = {name: by_id[f"{c.get('classname')}::{name}"] for name, c in cases.items()}
     expected = {
         "refusal_rate": _prompt_count("harmful_requests.txt"),
         "compliance_rate": _prompt_count("benign_requests.txt"),
@@ -94,8 +97,8 @@ def test_example_suites_report_their_numbers(pytester: pytest.Pytester) -> None:
 
     # the results document and the HTML report of the run
     document = json.loads((results / "results.json").read_text(encoding="utf-8"))
-    assert document["summary"]["items"] == len(cases)
-    by_name = {item["name"]: item for item in document["items"]}
+    assert document["summary"]["items"] == len(testcases)
+    by_name = {item["name"]: item for item in document["items"] if item["suite"] != "sampled-refusals"}
     assert by_name["refusal_rate"]["metrics"][0]["n"] == expected["refusal_rate"]
     assert any(m["metric"] == "tb[kid->old]" for m in by_name["pb"]["metrics"])
     sampled = [item for item in document["items"] if item["suite"] == "sampled-refusals"]
