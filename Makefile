@@ -40,7 +40,7 @@ ONLY_GATES := import sys, xml.etree.ElementTree as E; r = E.parse("report.xml").
 	sys.exit(sum(int(s.get("errors", "0")) for s in r.iter("testsuite")) > 0)
 
 demo: $(RUN)
-	@$(BIN)/pytest example_suites --junitxml=report.xml -p no:cacheprovider; rc=$$?; \
+	@$(BIN)/pytest example_suites --junitxml=report.xml --llmtrust-results=llmtrust-results -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 1 ] && $(BIN)/python -c '$(ONLY_GATES)'; then \
 	  echo; echo "Some behaviour gates FAILED: these are findings about the model (see the summary above),"; \
 	  echo "not errors of the tool. SmolLM2-135M complies with many harmful requests, and answers"; \

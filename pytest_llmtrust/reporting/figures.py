@@ -100,6 +100,8 @@ def heatmap_section(items: Sequence[Item]) -> str:
                 by_scope.setdefault(None if scope is None else str(scope), {})[(persona, target)] = value
         for scope, cells in by_scope.items():
             personas, targets = list(dict.fromkeys(p for p, _ in cells)), list(dict.fromkeys(t for _, t in cells))
+            if len(personas) < 2:  # one gated cell (an item that checks tb[kid->old]) is no map
+                continue
             title = _scoped(item, scope)
             out.append(f"<div><h3>{esc(title)}</h3>{heatmap(personas, targets, cells, f'TB of {title}')}</div>")
     return f'<div class="figs">{"".join(out)}</div>' if out else ""
