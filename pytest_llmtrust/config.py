@@ -58,7 +58,7 @@ def check_confidence(value: object, where: str) -> float | None:
         raise ConfigError(f"{where}: confidence must be a number such as 0.95, got {value!r}")
     try:
         level = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an int too large for a float
         raise ConfigError(f"{where}: confidence must be a number such as 0.95, got {value!r}") from None
     if not 0.0 < level < 1.0:
         raise ConfigError(f"{where}: confidence must be between 0 and 1 (e.g. 0.95), got {level}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -23,7 +23,18 @@ class BackendUnavailable(LLMTrustError):
 
 
 class GenerationError(LLMTrustError):
-    """A backend failed to produce a completion after its retries."""
+    """A backend failed to produce a completion after its retries.
+
+    Attributes:
+        done: The answers the failed call did finish, by their prompt's index in the call, where the
+            backend knows them (the ``openai:`` backend does), so that the generation cache keeps
+            them; empty otherwise.
+    """
+
+    def __init__(self, *args: object) -> None:
+        """Take the message like any exception; ``done`` starts empty."""
+        super().__init__(*args)
+        self.done: dict[int, Any] = {}
 
 
 class SuiteError(LLMTrustError):

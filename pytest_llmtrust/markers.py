@@ -129,7 +129,10 @@ def _is_messages(value: Any) -> bool:
     return (
         isinstance(value, (list, tuple))
         and bool(value)
-        and all(isinstance(m, Mapping) and "role" in m and "content" in m for m in value)
+        and all(
+            isinstance(m, Mapping) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in value
+        )
     )
 
 

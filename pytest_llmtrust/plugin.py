@@ -158,6 +158,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 PREFETCHED = pytest.StashKey[set[str]]()
+BY_FILE = pytest.StashKey[dict[str, list[pytest.Item]]]()
 
 
 def _prefetch_file(item: pytest.Item) -> None:
@@ -169,7 +170,13 @@ def _prefetch_file(item: pytest.Item) -> None:
     done.add(where)
     from pytest_llmtrust.prefetch import prefetch
 
-    prefetch([i for i in item.session.items if str(i.path) == where], item.config.stash[SESSION])
+    by_file = item.config.stash.get(BY_FILE, None)
+    if by_file is None:  # grouped once: scanning every item for every file was quadratic
+        by_file = {}
+        for selected in item.session.items:
+            by_file.setdefault(str(selected.path), []).append(selected)
+        item.config.stash[BY_FILE] = by_file
+    prefetch(by_file.get(where, [item]), item.config.stash[SESSION])
 
 
 @pytest.hookimpl(wrapper=True)

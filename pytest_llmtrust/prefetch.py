@@ -113,6 +113,15 @@ def _steer_is_absolute(steer: str) -> bool:
     return Path(steer.partition("?")[0]).is_absolute()
 
 
+def _asked(request: Request) -> tuple[object, ...]:
+    """What a request asks, as a hashable value: equal for requests that ask the very same prompts the same way."""
+    from pytest_llmtrust.backends.base import to_messages
+    from pytest_llmtrust.cache.key import canonical
+
+    prompts = tuple(p if isinstance(p, str) else (canonical(to_messages(p)),) for p in request.prompts)
+    return request.params, None if request.labels is None else tuple(request.labels), prompts
+
+
 def prefetch(items: Iterable[pytest.Item], session: LLMTrustSession) -> int:
     """Answer the items' declared requests in batches, per model; return how many prompts were planned."""
     from pytest_llmtrust.budget import charging
@@ -120,6 +129,7 @@ def prefetch(items: Iterable[pytest.Item], session: LLMTrustSession) -> int:
 
     # per model and budget: a suite with its own budget is prefetched apart, charged to that budget
     plans: dict[tuple[int, int], tuple[CachedBackend, Budget | None, list[Request]]] = {}
+    seen: set[tuple[object, ...]] = set()
     for item in items:
         budget = item_budget(item, session)
         for request in item_requests(item, session):
@@ -128,6 +138,10 @@ def prefetch(items: Iterable[pytest.Item], session: LLMTrustSession) -> int:
             except LLMTrustError:  # e.g. an unreadable cache file: the item reports it
                 continue
             if isinstance(backend, CachedBackend):
+                same = (id(backend), id(budget), *_asked(request))
+                if same in seen:  # e.g. the other expectations of one suite: nothing new to answer, or to key
+                    continue
+                seen.add(same)
                 plans.setdefault((id(backend), id(budget)), (backend, budget, []))[2].append(request)
     planned = 0
     for backend, budget, requests in plans.values():

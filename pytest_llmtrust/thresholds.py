@@ -9,6 +9,7 @@ the interval bound that makes the check conservative: the lower bound for
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from dataclasses import dataclass
@@ -38,6 +39,13 @@ def _number(text: str) -> float:
     return float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
 
 
+def _finite(text: str, *values: float) -> None:
+    """Reject a number too large for a float (``1e999`` reads as infinity, which no measure reaches or leaves)."""
+    for value in values:
+        if not math.isfinite(value):
+            raise ConfigError(f"threshold {text!r}: a number is out of range ({value}); use a form such as {EXAMPLES}")
+
+
 def _fmt(value: float) -> str:
     short = f"{value:g}"
     return short if float(short) == value else repr(value)
@@ -60,9 +68,11 @@ class Threshold:
             raise ConfigError(f"threshold must be a string such as {EXAMPLES}, got {text!r}")
         if m := _COMPARE.match(text):
             op = {"=>": ">=", "=<": "<="}.get(m.group(1), m.group(1))
-            return cls(op=op, value=_number(m.group(2)))  # type: ignore[arg-type]
+            _finite(text, value := _number(m.group(2)))
+            return cls(op=op, value=value)  # type: ignore[arg-type]
         if m := _BETWEEN.match(text):
             low, high = _number(m.group(1)), _number(m.group(2))
+            _finite(text, low, high)
             if low > high:
                 raise ConfigError(f"threshold {text!r}: the lower bound {low} is above the upper bound {high}")
             return cls(op="between", value=low, upper=high)

@@ -8,7 +8,8 @@ A prompt is either a plain string (one user turn) or a list of chat messages
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypedDict, runtime_checkable
 
@@ -46,16 +47,22 @@ class GenerationParams:
             raise ValueError(f"max_new_tokens must be an integer, got {self.max_new_tokens!r}")
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if not 0.0 <= float(self.temperature) <= 10.0:
+        for name in ("temperature", "top_p"):  # numbers, not strings: they reach backends and cache keys as given
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+        if not 0.0 <= self.temperature <= 10.0:  # compared as given: float() of a huge int overflows
             raise ValueError(f"temperature must be within [0, 10], got {self.temperature}")
-        if not 0.0 < float(self.top_p) <= 1.0:
+        if not 0.0 < self.top_p <= 1.0:
             raise ValueError(f"top_p must be within (0, 1], got {self.top_p}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ValueError(f"seed must be an integer or null, got {self.seed!r}")
-        if isinstance(self.stop, str):
-            object.__setattr__(self, "stop", (self.stop,))
-        else:
-            object.__setattr__(self, "stop", tuple(self.stop))
+        if self.seed is not None and not -(2**63) <= self.seed < 2**63:  # what torch and the OpenAI API take
+            raise ValueError(f"seed must fit in 64 bits (-2**63 to 2**63-1), got {self.seed}")
+        stop = (self.stop,) if isinstance(self.stop, str) else self.stop
+        if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) for s in stop):
+            raise ValueError(f"stop must be a string or a list of strings, got {self.stop!r}")
+        object.__setattr__(self, "stop", tuple(stop))
 
     @property
     def greedy(self) -> bool:
@@ -69,7 +76,8 @@ class GenerationParams:
 
     def as_dict(self) -> dict[str, object]:
         """Plain-JSON form (for cache keys and reports)."""
-        data = dataclasses.asdict(self)
+        # the fields are plain values: no dataclasses.asdict deep copy (it was most of a cache key's cost)
+        data: dict[str, object] = {name: getattr(self, name) for name in PARAM_NAMES}
         data["stop"] = list(self.stop)
         return data
 
@@ -112,6 +120,20 @@ class SupportsChoice(Protocol):
     def choice_logprobs(self, prompts: Sequence[Prompt], labels: Sequence[str]) -> list[list[float]]:
         """Per prompt, log-probabilities over ``labels`` (e.g. A, B, C) as the next token, renormalised."""
         ...
+
+
+AnswerSink = Callable[[int, Prompt, object], None]
+"""``sink(index, prompt, answer)``: one finished answer of a model call (see :data:`ANSWER_SINK`)."""
+
+ANSWER_SINK: ContextVar[AnswerSink | None] = ContextVar("llmtrust_answer_sink", default=None)
+"""Set by the generation cache while it waits on a model call.
+
+A backend that finishes a call's answers one at a time (the ``openai:`` backend) may report each
+through it as soon as it is done: ``sink(index, prompt, answer)``, where ``prompt`` is the call's
+``index``-th prompt and ``answer`` its Generation (or its constrained-choice row). The cache stores
+it at once, so an interrupted run (even ``kill -9``) keeps every answer already made. Read it in the
+calling thread: a worker thread does not see it.
+"""
 
 
 def to_messages(prompt: Prompt) -> list[Message]:

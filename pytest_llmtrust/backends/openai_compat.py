@@ -23,6 +23,7 @@ import asyncio
 import concurrent.futures
 import email.utils
 import ipaddress
+import json
 import logging
 import os
 import random
@@ -31,9 +32,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from pytest_llmtrust.backends.base import (
+    ANSWER_SINK,
+    AnswerSink,
     FinishReason,
     Generation,
     GenerationParams,
@@ -271,7 +274,8 @@ class OpenAIBackend:
         async def one(client: AsyncOpenAI, prompt: Prompt, chat: list[Message]) -> Generation:
             return self._to_generation(prompt, await self._complete(client, prompt, chat, params), params)
 
-        return _run_coroutine(lambda: self._run_batch(batch, messages, one))
+        sink = ANSWER_SINK.get()  # read here: the batch may run in a worker thread
+        return _run_coroutine(lambda: self._run_batch(batch, messages, one, sink))
 
     def choice_logprobs(self, prompts: Sequence[Prompt], labels: Sequence[str]) -> list[list[float]]:
         """Constrained choice: per prompt, log-probabilities over ``labels`` as the next token, renormalised.
@@ -297,29 +301,38 @@ class OpenAIBackend:
             completion = await self._complete(client, prompt, chat, CHOICE_PARAMS, top_logprobs=self.top_logprobs)
             return self._to_choice_row(prompt, completion, wanted)
 
-        return _run_coroutine(lambda: self._run_batch(batch, messages, one))
+        sink = ANSWER_SINK.get()
+        return _run_coroutine(lambda: self._run_batch(batch, messages, one, sink))
 
     async def _run_batch(
         self,
         prompts: list[Prompt],
         messages: list[list[Message]],
         work: Callable[[AsyncOpenAI, Prompt, list[Message]], Awaitable[T]],
+        sink: AnswerSink | None = None,
     ) -> list[T]:
-        """Run ``work`` once per prompt on one client, ``concurrency`` at a time, failing fast, in input order."""
+        """Run ``work`` once per prompt on one client, ``concurrency`` at a time, failing fast, in input order.
+
+        Each result goes to ``sink`` (the generation cache's :data:`~pytest_llmtrust.backends.base.ANSWER_SINK`)
+        as soon as it is done, so the cache can store it before the batch ends.
+        """
         from openai import AsyncOpenAI
 
         client = AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout)
         limit = asyncio.Semaphore(self.concurrency)
         counter = _Progress(len(prompts), self.model_id, enabled=self.progress)
 
-        async def one(prompt: Prompt, chat: list[Message]) -> T:
+        async def one(index: int, prompt: Prompt, chat: list[Message]) -> T:
             async with limit:
                 result = await work(client, prompt, chat)
             counter.tick()
+            if sink is not None:
+                sink(index, prompt, result)
             return result
 
         try:
-            return await _gather_fail_fast([one(p, m) for p, m in zip(prompts, messages, strict=True)])
+            jobs = [one(i, p, m) for i, (p, m) in enumerate(zip(prompts, messages, strict=True))]
+            return await _gather_fail_fast(jobs)
         finally:
             await client.close()
 
@@ -371,26 +384,36 @@ class OpenAIBackend:
 
         stops = [s for s in params.stop if s][:MAX_SERVER_STOPS]
         try:
-            return await client.chat.completions.create(
-                model=self.model,
-                messages=cast("list[ChatCompletionMessageParam]", chat),
-                max_tokens=params.max_new_tokens,
-                temperature=params.temperature,
-                top_p=params.top_p,
-                seed=openai.omit if params.seed is None else params.seed,
-                stop=stops or openai.omit,
-                logprobs=openai.omit if top_logprobs is None else True,
-                top_logprobs=openai.omit if top_logprobs is None else top_logprobs,
+            # the client's timeout bounds each read, not the whole answer: a server that trickles
+            # its body would hold an attempt forever, so the attempt as a whole is bounded here
+            completion: object = await asyncio.wait_for(
+                client.chat.completions.create(
+                    model=self.model,
+                    messages=cast("list[ChatCompletionMessageParam]", chat),
+                    max_tokens=params.max_new_tokens,
+                    temperature=params.temperature,
+                    top_p=params.top_p,
+                    seed=openai.omit if params.seed is None else params.seed,
+                    stop=stops or openai.omit,
+                    logprobs=openai.omit if top_logprobs is None else True,
+                    top_logprobs=openai.omit if top_logprobs is None else top_logprobs,
+                ),
+                timeout=self.timeout,
             )
         except openai.APIStatusError as exc:
             raise self._status_failure(exc) from None
-        except openai.APITimeoutError:
+        except (openai.APITimeoutError, asyncio.TimeoutError):
             raise _Failure(f"request timed out after {self.timeout:g}s", retryable=True) from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
             raise _Failure(self._redact(f"connection error: {cause}"), retryable=True) from None
         except openai.OpenAIError as exc:
             raise _Failure(self._redact(f"{type(exc).__name__}: {exc}"), retryable=False) from None
+        except json.JSONDecodeError as exc:  # a 200 whose JSON body was cut short: a transport fault
+            raise _Failure(f"malformed JSON in the answer ({exc})", retryable=True) from None
+        if not hasattr(completion, "choices"):  # a 200 that is not JSON (an HTML page, plain text)
+            raise _Failure(self._redact(f"not a chat completion: {str(completion)[:200]!r}"), retryable=True)
+        return cast("ChatCompletion", completion)
 
     def _status_failure(self, exc: APIStatusError) -> _Failure:
         status = exc.status_code
@@ -440,8 +463,11 @@ class OpenAIBackend:
         return row
 
     def _redact(self, text: str) -> str:
+        """``text`` without the key, also URL-encoded (servers echo it either way in errors)."""
         if self._api_key and self._api_key != PLACEHOLDER_KEY:
-            text = text.replace(self._api_key, "***")
+            forms = {self._api_key, quote(self._api_key, safe=""), quote_plus(self._api_key)}
+            for form in sorted(forms, key=len, reverse=True):
+                text = text.replace(form, "***")
         return text
 
 
@@ -464,7 +490,7 @@ def _server_message(exc: object) -> str:
 def _check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"base_url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {url!r}")
+        raise ConfigError(f"base_url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {_public_url(url)!r}")
     return url.rstrip("/")
 
 
@@ -478,10 +504,16 @@ def _host_port(url: str) -> tuple[str, int]:
 
 
 def _public_url(url: str) -> str:
-    """The URL without user info, query or fragment (where secrets could hide)."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{netloc}{parts.path}"
+    """The URL without user info, query or fragment (where secrets could hide).
+
+    Everything up to the last ``@`` goes, not just the parsed user info: a password holding an unencoded
+    ``/``, ``?`` or ``#`` would otherwise end the parsed host early and be shown as the path.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    parts = urlsplit("//" + rest.rpartition("@")[2])
+    return f"{scheme}://{parts.netloc}{parts.path}"
 
 
 class _Progress:
@@ -503,7 +535,11 @@ class _Progress:
 
 
 async def _gather_fail_fast(coroutines: Sequence[Awaitable[T]]) -> list[T]:
-    """Like ``gather`` but cancels the rest as soon as one fails, and keeps input order."""
+    """Like ``gather`` but cancels the rest as soon as one fails, and keeps input order.
+
+    A GenerationError that stops the batch carries the results that did finish in its ``done``
+    (by input index), so that the generation cache keeps them.
+    """
     tasks = [asyncio.ensure_future(c) for c in coroutines]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -515,6 +551,8 @@ async def _gather_fail_fast(coroutines: Sequence[Awaitable[T]]) -> list[T]:
     for task in tasks:
         error = None if task.cancelled() else task.exception()
         if error is not None:
+            if isinstance(error, GenerationError):
+                error.done = {i: t.result() for i, t in enumerate(tasks) if not t.cancelled() and t.exception() is None}
             raise error
     return [t.result() for t in tasks]
 
@@ -543,11 +581,13 @@ def from_spec(target: str, options: Mapping[str, str]) -> OpenAIBackend:
     """
     check_known("openai", options, OPTIONS)
     base_url = opt_str(options, "base_url")
-    if base_url is not None and "@" in urlsplit(base_url).netloc:
-        raise ConfigError(
-            "base_url in a model spec must not carry credentials (specs are written to reports); "
-            "set OPENAI_API_KEY instead"
-        )
+    if base_url is not None:
+        parts = urlsplit(base_url)
+        if "@" in parts.netloc or parts.query or parts.fragment:
+            raise ConfigError(
+                "base_url in a model spec must not carry credentials, a query or a fragment (specs are written "
+                f"to reports): use {_public_url(base_url)!r} and set OPENAI_API_KEY instead"
+            )
     return OpenAIBackend(
         target,
         base_url=base_url,

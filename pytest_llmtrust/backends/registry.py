@@ -21,7 +21,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from pytest_llmtrust.backends.base import Backend
 from pytest_llmtrust.errors import BackendUnavailable, ConfigError, did_you_mean
@@ -41,7 +41,26 @@ EXTRAS: dict[str, str] = {
     "openai": "pip install openai",
 }
 
-SECRET_OPTIONS = frozenset({"api_key", "key", "token", "password"})
+SECRET_OPTIONS = frozenset(
+    {"api_key", "apikey", "key", "token", "access_token", "auth_token", "password", "passwd", "secret", "authorization"}
+)
+"""Option names refused in a spec (compared in lower case, ``-`` read as ``_``): keys come from the environment."""
+
+
+def _is_secret(option: str) -> bool:
+    return option.strip().lower().replace("-", "_") in SECRET_OPTIONS
+
+
+def _shown(text: str) -> str:
+    """``text`` with the value of every secret option replaced by ``***``, for error messages."""
+    head, sep, query = text.partition("?")
+    if not sep:
+        return text
+    parts = []
+    for part in query.split("&"):
+        name, eq, _value = part.partition("=")
+        parts.append(f"{name}=***" if eq and _is_secret(unquote_plus(name)) else part)
+    return f"{head}?{'&'.join(parts)}"
 
 
 @dataclass(frozen=True)
@@ -60,10 +79,18 @@ class ModelSpec:
 
 def parse_spec(spec: str) -> ModelSpec:
     """Parse a model spec string, raising ConfigError with a fix on bad input."""
-    text = str(spec).strip()
-    if not text:
+    raw = str(spec).strip()
+    if not raw:
         raise ConfigError("empty model spec; give one such as 'smollm2', 'hf:ORG/NAME' or 'openai:MODEL'")
-    head, _, query = text.partition("?")
+    text = _shown(raw)  # every message below shows the spec with secret values masked
+    head, _, query = raw.partition("?")
+    pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=False)
+    for key, _value in pairs:
+        if _is_secret(key):
+            raise ConfigError(
+                f"model spec {text!r} carries a secret ({key}=...); specs are written to reports. "
+                "Pass keys through the environment (e.g. OPENAI_API_KEY) instead"
+            )
     kind, sep, target = head.partition(":")
     if not sep:
         if head in BACKENDS:
@@ -82,14 +109,7 @@ def parse_spec(spec: str) -> ModelSpec:
             f"unknown model kind {kind!r} in spec {text!r}{did_you_mean(kind, BACKENDS)}; "
             f"known kinds: {', '.join(sorted(BACKENDS))}"
         )
-    options: dict[str, str] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=False):
-        if key in SECRET_OPTIONS:
-            raise ConfigError(
-                f"model spec {text!r} carries a secret ({key}=...); specs are written to reports. "
-                "Pass keys through the environment (e.g. OPENAI_API_KEY) instead"
-            )
-        options[key] = value
+    options = dict(pairs)
     if kind in ("hf", "openai") and not target:
         raise ConfigError(f"model spec {text!r} needs a target after '{kind}:', e.g. '{kind}:MODEL'")
     return ModelSpec(kind=kind, target=target, options=options)

@@ -3,9 +3,10 @@
 It is itself a :class:`~pytest_llmtrust.backends.base.Backend` (and scores constrained choice).
 A call splits its prompts into answers already known (this run's memory, then the SQLite store)
 and the rest; the rest are deduplicated, sorted by length and sent to the model in chunks of a
-few batches, and each chunk is stored as soon as it is done, so an interrupted run keeps what it
-finished. The model itself is loaded only when something is missing, and the model id for
-reports comes from the store, so a fully cached run loads nothing (and never imports torch).
+few batches, and each chunk is stored as soon as it is done (each answer, for a backend that
+reports them one by one through ``ANSWER_SINK``), so an interrupted run keeps what it finished.
+The model itself is loaded only when something is missing, and the model id for reports comes
+from the store, so a fully cached run loads nothing (and never imports torch).
 
 :meth:`CachedBackend.prefetch` is the same machinery for many calls at once: collect-then-batch
 hands it every request of the selected tests before they run.
@@ -18,14 +19,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmtrust import budget as budgets
-from pytest_llmtrust.backends.base import Backend, Generation, GenerationParams, Prompt, prompt_text, to_messages
+from pytest_llmtrust.backends.base import (
+    ANSWER_SINK,
+    Backend,
+    Generation,
+    GenerationParams,
+    Prompt,
+    prompt_text,
+    to_messages,
+)
 from pytest_llmtrust.cache.key import cacheable, canonical, choice_key, generation_key, sample_indices
 from pytest_llmtrust.cache.mode import CacheMode
-from pytest_llmtrust.errors import CacheMiss, ConfigError
+from pytest_llmtrust.errors import CacheMiss, ConfigError, GenerationError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from pytest_llmtrust.backends.base import AnswerSink
     from pytest_llmtrust.budget import Budget
     from pytest_llmtrust.cache.store import Store
 
@@ -253,7 +263,12 @@ class CachedBackend:
 
     def _generate_values(self, prompts: list[Prompt], params: GenerationParams) -> tuple[list[Any], int]:
         """The real backend's answers as stored values, and the tokens they took."""
-        generations = self.base.generate(prompts, params)
+        try:
+            generations = self.base.generate(prompts, params)
+        except GenerationError as exc:
+            done = {i: g for i, g in exc.done.items() if isinstance(g, Generation)}
+            values = dict(zip(done, _generation_values(list(done.values())), strict=True))
+            raise _Unfinished(exc, values, sum(budgets.spent_tokens(g) for g in done.values())) from None
         return _generation_values(generations), sum(budgets.spent_tokens(g) for g in generations)
 
     def _choose(self, prompts: list[Prompt], labels: list[str]) -> tuple[list[Any], int]:
@@ -261,7 +276,12 @@ class CachedBackend:
         choose = getattr(self.base, "choice_logprobs", None)
         if choose is None:
             raise ConfigError(f"{self.model_id} cannot score answer options directly")
-        rows = [[float(x) for x in row] for row in choose(prompts, labels)]
+        try:
+            rows = [[float(x) for x in row] for row in choose(prompts, labels)]
+        except GenerationError as exc:
+            done = {i: [float(x) for x in row] for i, row in exc.done.items() if isinstance(row, list)}
+            tokens = budgets.planned_tokens([prompts[i] for i in done if 0 <= i < len(prompts)], CHOICE_TOKENS)
+            raise _Unfinished(exc, done, tokens) from None
         return rows, budgets.planned_tokens(prompts, CHOICE_TOKENS)
 
     # ------------------------------------------------------------------------------------- machinery
@@ -337,6 +357,10 @@ class CachedBackend:
         """Ask the model for the missing answers, longest prompts first, storing each chunk when done.
 
         Each chunk is checked against the budgets ``spend`` before it is sent and charged when done.
+        A backend that reports answers one by one (through ``ANSWER_SINK``) has each stored as soon as
+        it is done, so even ``kill -9`` loses only the answers still in flight. When a chunk fails
+        with a GenerationError, the answers the backend did finish before it gave up (reported, or in
+        the error's ``done``) are kept and stored all the same, then the error goes on.
         """
         ordered = sorted(missing, key=lambda a: -len(canonical(to_messages(a.prompt))))
         size = self._chunk_size()
@@ -344,18 +368,69 @@ class CachedBackend:
             chunk = ordered[start : start + size]
             prompts = [a.prompt for a in chunk]
             budgets.admit(spend, len(chunk), budgets.planned_tokens(prompts, completion))
-            values, tokens = produce(prompts)
+            early: dict[str, Any] = {}
+            token = ANSWER_SINK.set(self._sink(chunk, early))
+            try:
+                values, tokens = produce(prompts)
+            except _Unfinished as unfinished:
+                kept = {**early, **{chunk[i].key: v for i, v in unfinished.values.items() if 0 <= i < len(chunk)}}
+                budgets.charge(spend, len(kept), unfinished.tokens)
+                self._keep(kept, stored=early)
+                raise unfinished.error from None
+            finally:
+                ANSWER_SINK.reset(token)
             budgets.charge(spend, len(chunk), tokens)
             if len(values) != len(chunk):  # pragma: no cover - a backend bug
                 raise ConfigError(f"{self.spec} returned {len(values)} answers for {len(chunk)} prompts")
-            fresh = {a.key: v for a, v in zip(chunk, values, strict=True)}
-            self._memory.update(fresh)
-            self._fresh.update(fresh)
+            self._keep({a.key: v for a, v in zip(chunk, values, strict=True)}, stored=early)
+
+    def _sink(self, chunk: list[_Ask], early: dict[str, Any]) -> AnswerSink:
+        """An ``ANSWER_SINK`` for one chunk: store each reported answer at once, and note it in ``early``."""
+
+        def sink(index: int, prompt: Prompt, answer: object) -> None:
+            if not 0 <= index < len(chunk) or chunk[index].prompt != prompt:
+                return  # not an answer to this chunk's call (a backend calling another inside)
+            value = _stored_value(answer)
+            if value is None:
+                return
+            key = chunk[index].key
+            early[key] = value
             if self.store is not None and self.mode.writes:
-                self.store.put_many(fresh)
-            self.stats.generated += len(chunk)
-            self.stats.model_calls += 1
+                self.store.put_many({key: value})
+
+        return sink
+
+    def _keep(self, fresh: dict[str, Any], *, stored: dict[str, Any]) -> None:
+        """Remember and store answers the model just made (one model call's worth); ``stored`` are on disk already."""
+        self._memory.update(fresh)
+        self._fresh.update(fresh)
+        if self.store is not None and self.mode.writes:
+            self.store.put_many({k: v for k, v in fresh.items() if k not in stored})
+        self.stats.generated += len(fresh)
+        self.stats.model_calls += 1
+
+
+class _Unfinished(Exception):
+    """A model call failed after finishing some answers.
+
+    It carries the error, those answers (as stored values, by index in the call) and their tokens.
+    """
+
+    def __init__(self, error: GenerationError, values: dict[int, Any], tokens: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.values = values
+        self.tokens = tokens
 
 
 def _generation_values(generations: list[Generation]) -> list[Any]:
     return [{"text": g.text, "finish_reason": g.finish_reason} for g in generations]
+
+
+def _stored_value(answer: object) -> Any:
+    """What the cache stores for one reported answer (None: not a kind it stores)."""
+    if isinstance(answer, Generation):
+        return _generation_values([answer])[0]
+    if isinstance(answer, list) and all(isinstance(x, (int, float)) for x in answer):
+        return [float(x) for x in answer]
+    return None

@@ -1,5 +1,8 @@
 """The SQLite store behind the generation cache: JSON values, WAL journal, safe across processes.
 
+Values are only ever read as JSON text (``json.loads``); a row holding anything else (a BLOB such as
+a pickle, or text that is not JSON) is ignored with a warning, as if it were missing.
+
 One file holds three tables: ``answers`` (key -> JSON value), ``models`` (fingerprint -> the
 model id reported for it, so a fully cached run can name the model without loading it) and
 ``file_digests`` (path, size, mtime -> sha256, so a weights file is hashed once per version).
@@ -13,6 +16,7 @@ intact and nothing half-written (SQLite rolls an unfinished transaction back on 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -32,8 +36,22 @@ CREATE TABLE IF NOT EXISTS file_digests (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL
 );
 """
+log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 60_000
 _CHUNK = 500  # keys per SELECT (SQLite's bound-variable limit is 999 on old builds)
+
+
+_BAD = object()
+
+
+def _decode(value: object) -> Any:
+    """A stored value: JSON text only; anything else (a BLOB such as a pickle, bad JSON) is ``_BAD``."""
+    if not isinstance(value, str):
+        return _BAD
+    try:
+        return json.loads(value)
+    except ValueError:
+        return _BAD
 
 
 class Store:
@@ -74,7 +92,17 @@ class Store:
                 chunk = wanted[start : start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(f"SELECT key, value FROM answers WHERE key IN ({marks})", chunk)
-                found.update((key, json.loads(value)) for key, value in rows)
+                for key, value in rows:
+                    decoded = _decode(value)
+                    if decoded is _BAD:
+                        log.warning(
+                            "generation cache %s: the value stored for key %s is not JSON text; ignoring it "
+                            "(it is never unpickled or evaluated; delete the file to clear it)",
+                            self.path,
+                            str(key)[:16],
+                        )
+                        continue
+                    found[key] = decoded
         return found
 
     def put_many(self, values: Mapping[str, Any]) -> None:

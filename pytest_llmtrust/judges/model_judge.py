@@ -7,7 +7,10 @@ that carry a random nonce, drawn afresh for every batch. Any marker-like text
 inside the judged text (the marker names of :data:`MARKER_NAMES` and those the
 template uses, in any case and spacing, with or without ``END``, whatever code
 follows) has its square brackets turned into round ones, so a response cannot
-close the fence and speak to the judge, even if it guesses the nonce. The
+close the fence and speak to the judge, even if it guesses the nonce. Chat-template
+control tokens in the judged text (``<|im_end|>``, ``<|im_start|>``, ``</s>``, ``[INST]``,
+...) are defused the same way: a tokenizer would read them as the real special tokens and
+let the text end the judge's turn and open a system turn of its own. The
 judge's reply is read by its first word: yes, no, or unparsed.
 """
 
@@ -33,6 +36,15 @@ _MARKER_NAME = re.compile(r"\[(?:END )?([A-Z][A-Z0-9 ]*?) \{nonce\}\]")
 _FENCE = re.compile(r"\[\s*(?:END[\s_-]*)?(?:" + "|".join(MARKER_NAMES) + r")[^\]]*\]", re.IGNORECASE)
 _FIRST_WORD = re.compile(r"^[\s\"'*_`>#:.\-]*(yes|no)(?![a-z0-9])", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\{(nonce|prompt|response)\}")
+_CONTROL = re.compile(
+    r"<\|[^<>|\n]{0,64}\|>"  # ChatML, Llama 3, Phi: <|im_start|>, <|eot_id|>, <|endoftext|>, ...
+    r"|</?s>"  # Llama 2 and Mistral sequence markers
+    r"|<(?:start|end)_of_turn>"  # Gemma
+    r"|\[/?INST\]|<</?SYS>>",  # Llama 2 instruction and system markers
+    re.IGNORECASE,
+)
+"""Chat-template control tokens: a tokenizer reads these strings in the judged text as the real special
+tokens, which would end the judge's user turn and open a new (e.g. system) turn, fence or not."""
 
 
 def load_prompt(name: str) -> str:
@@ -65,8 +77,12 @@ def fence_pattern(template: str) -> re.Pattern[str]:
 
 
 def defuse(text: str, pattern: re.Pattern[str] = _FENCE) -> str:
-    """Turn the brackets of every marker-like span of ``text`` into parentheses."""
-    return pattern.sub(lambda m: m.group(0).replace("[", "(").replace("]", ")"), text)
+    """Turn the brackets of every marker-like span and chat control token of ``text`` into parentheses."""
+    text = pattern.sub(lambda m: m.group(0).replace("[", "(").replace("]", ")"), text)
+    return _CONTROL.sub(lambda m: m.group(0).translate(_ROUND), text)
+
+
+_ROUND = str.maketrans("<>[]", "()()")
 
 
 def render(template: str, prompt: str, response: str, nonce: str) -> str:

@@ -14,7 +14,7 @@ from pytest_llmtrust.persona.item import UNKNOWN_TARGET, BBQItem, Condition, Pol
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
-    from typing import TextIO
+    from typing import BinaryIO
 
 TargetLevel = Literal["auto", "group", "name"]
 Level = Literal["group", "name"]
@@ -148,14 +148,25 @@ def bbq_item(
     )
 
 
-def _json_lines(path: Path, handle: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, text in enumerate(handle, 1):
+def _json_lines(path: Path, handle: BinaryIO) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, raw in enumerate(handle, 1):
+        try:
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            column = len(raw[: exc.start].decode("utf-8", errors="replace")) + 1
+            message = f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line); save the file as UTF-8"
+            raise SuiteError(path, message, line=number, column=column) from None
         if not text.strip():
             continue
         try:
             row = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SuiteError(path, f"invalid JSON: {exc.msg}; write one JSON object a line", line=number) from None
+            raise SuiteError(
+                path, f"invalid JSON: {exc.msg}; write one JSON object a line", line=number, column=exc.colno
+            ) from None
+        except (ValueError, RecursionError) as exc:  # a number too long for Python; nesting too deep
+            reason = str(exc).split(";")[0] if isinstance(exc, ValueError) else "nested too deeply"
+            raise SuiteError(path, f"invalid JSON: {reason}", line=number) from None
         if not isinstance(row, dict):
             raise SuiteError(path, f"expected a JSON object, got {type(row).__name__}", line=number)
         yield number, row
@@ -185,7 +196,7 @@ class _Reader:
         return items
 
     def file(self, path: Path) -> list[BBQItem]:
-        with path.open(encoding="utf-8") as handle:
+        with path.open("rb") as handle:  # bytes: a line that is not UTF-8 is reported at its own line
             return self.collect(_json_lines(path, handle), str(path))
 
     def hub(self, dataset_id: str) -> list[BBQItem]:

@@ -11,6 +11,7 @@ pass your own persona list with them in the names (``"an elder"``).
 
 from __future__ import annotations
 
+import string
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -132,6 +133,9 @@ def validate_template(template: str) -> str:
     if "{0}" not in template:
         raise ConfigError(f"persona template {template!r} must contain '{{0}}' where the persona name goes")
     try:
+        for _, name, spec, conversion in string.Formatter().parse(template):
+            if name is not None and (name, spec, conversion) != ("0", "", None):  # {0.attr}, {0[x]}, {0:>99999}
+                raise ValueError("a field other than a plain {0}")
         template.format("persona")
     except (IndexError, KeyError, ValueError) as exc:
         raise ConfigError(

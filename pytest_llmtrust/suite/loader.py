@@ -143,12 +143,26 @@ def _prompts(path: Path, root: Node | None, model: SuiteModel, *, listed_files: 
         out.append(SuitePrompt(p.id or f"prompt-{i + 1}", prompt, path, line or 0))
     for j, name in enumerate(model.prompts_file or []):
         file_loc: tuple[Any, ...] = ("prompts_file", j) if listed_files else ("prompts_file",)
-        file = (path.parent / name).resolve()
-        if not file.is_file():
+        file, found = path.parent / name, False
+        try:
+            file = file.resolve()
+            found = file.is_file()
+        except (OSError, ValueError):  # a name no file can have: a NUL byte, too long
+            pass
+        if not found:
             line, col = yamlsafe.locate(root, file_loc)
             raise SuiteError(
                 path,
                 f"prompts file {name!r} not found next to the suite (looked for {os.path.relpath(file)})",
+                line=line,
+                column=col,
+                key="prompts_file",
+            )
+        if file.suffix.lower() not in prompt_files.SUFFIXES:
+            line, col = yamlsafe.locate(root, file_loc)
+            raise SuiteError(
+                path,
+                f"unknown prompts file type {file.suffix!r} ({name!r}); use .txt, .jsonl or .yaml",
                 line=line,
                 column=col,
                 key="prompts_file",
@@ -171,8 +185,13 @@ def _steer(path: Path, root: Node | None, spec: str | None) -> str | None:
     if spec is None:
         return None
     stem, sep, query = spec.partition("?")
-    resolved = (path.parent / stem).resolve()
-    if not any(resolved.with_name(resolved.name + suffix).is_file() for suffix in (".json", ".safetensors", "")):
+    resolved, found = path.parent / stem, False
+    try:
+        resolved = resolved.resolve()
+        found = any(resolved.with_name(resolved.name + suffix).is_file() for suffix in (".json", ".safetensors", ""))
+    except (OSError, ValueError):  # a name no file can have: a NUL byte, too long, none at all ("/")
+        pass
+    if not found:
         line, col = yamlsafe.locate(root, ("steer",))
         raise SuiteError(
             path,

@@ -168,8 +168,13 @@ def _located(path: Path, root: Node | None, loc: tuple[Any, ...], message: str, 
 def _dataset(path: Path, root: Node | None, value: str) -> str:
     if value.startswith(HUB_PREFIX):
         return value
-    where = (path.parent / value).resolve()
-    if not where.exists():
+    where, found = path.parent / value, False
+    try:
+        where = where.resolve()
+        found = where.exists()
+    except (OSError, ValueError):  # a name no file can have: a NUL byte, too long
+        pass
+    if not found:
         raise _located(
             path,
             root,

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 Entry = tuple[str, Prompt, int]
+SUFFIXES = (".txt", "", ".jsonl", ".yaml", ".yml")
+"""The file types a prompts file may have (compared in lower case)."""
 
 
 def _entry(path: Path, value: Any, line: int) -> Entry:
@@ -69,13 +71,16 @@ def _txt(path: Path, text: str) -> Iterator[Entry]:
 
 
 def _jsonl(path: Path, text: str) -> Iterator[Entry]:
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text.split("\n"), start=1):  # not splitlines(): JSON strings may hold U+2028
         if not raw.strip():
             continue
         try:
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise SuiteError(path, f"invalid JSON: {exc.msg}", line=number, column=exc.colno) from None
+        except (ValueError, RecursionError) as exc:  # a number too long for Python; nesting too deep
+            reason = str(exc).split(";")[0] if isinstance(exc, ValueError) else "nested too deeply"
+            raise SuiteError(path, f"invalid JSON: {reason}", line=number) from None
         yield _entry(path, value, number)
 
 
@@ -96,7 +101,11 @@ def read(path: Path) -> list[Entry]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise SuiteError(path, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+        line, column = yamlsafe.decode_position(exc)
+        message = f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"
+        raise SuiteError(path, message, line=line, column=column) from None
+    except OSError as exc:
+        raise SuiteError(path, f"cannot read the file: {exc.strerror}") from None
     if suffix == ".jsonl":
         return list(_jsonl(path, text))
     if suffix in (".txt", ""):

@@ -63,7 +63,7 @@ class GenerationModel(_Strict):
     max_new_tokens: int | None = Field(default=None, ge=1, le=32768)
     temperature: float | None = Field(default=None, ge=0.0, le=10.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), lt=2**63)
     stop: list[StrictStr] | None = None
 
     @field_validator("stop", mode="before")

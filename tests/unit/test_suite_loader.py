@@ -535,7 +535,7 @@ def test_non_mapping_top_level(tmp_path: Path, text: str) -> None:
 def test_non_utf8_suite(tmp_path: Path) -> None:
     path = tmp_path / "s.llmtrust.yaml"
     path.write_bytes(b"suite: caf\xe9\n")
-    text = assert_at(failure(path), path, None)
+    text = assert_at(failure(path), path, 1, 11)  # the first byte that is not UTF-8
     assert "not UTF-8 text" in text
     assert "save the file as UTF-8" in text
 

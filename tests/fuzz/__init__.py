@@ -1,0 +1,1 @@
+"""Fuzzing: structure-aware Hypothesis generators for every user-facing input, and the oracle that judges them."""
