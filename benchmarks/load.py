@@ -9,8 +9,9 @@ jobs out of the timings)::
     python benchmarks/load.py server               # no binary: python -m llama_cpp.server (1 slot)
     python benchmarks/load.py all --server-binary PATH
 
-Both parts write their own section of ``docs/results/load.json`` (the other section is kept) and
-print a markdown table with the command.
+Each part writes its own section of ``docs/results/load.json`` (``collect``, ``server`` for
+llama-server, ``server_python`` for llama_cpp.server; the others are kept) and prints a markdown
+table with the command.
 
 **collect.** In a temporary folder, four trees of ``N`` units each (``--sizes``, default 2,500 and
 10,000; ``N`` a multiple of 4):
@@ -723,7 +724,6 @@ def environment() -> dict[str, Any]:
         "pytest": version("pytest"),
         "pyyaml": version("PyYAML"),
         "openai": version("openai"),
-        "httpx": version("httpx"),
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
     }
@@ -782,7 +782,7 @@ def main() -> int:
     if args.part in ("server", "all"):
         section = server_part(args)
         section["command"] = command
-        result["server"] = section
+        result["server" if args.server_binary else "server_python"] = section  # both kinds are kept
         print_server(section)
     if args.out is None:
         print("quick run: no JSON written (pass --out to keep one)")

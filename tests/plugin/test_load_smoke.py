@@ -181,7 +181,7 @@ def test_openai_backend_sends_100_requests_at_once_answers_in_order_and_leaks_no
         answers = backend.generate(prompts, params)
         assert [a.text for a in answers] == [f"echo: {p}" for p in prompts]
         assert [a.prompt for a in answers] == prompts
-        assert open_fds() == fds, f"batch {batch + 1} left file descriptors open"
+        assert open_fds() <= fds, f"batch {batch + 1} left file descriptors open"  # fewer is fine (GC closed some)
         assert threading.active_count() == threads, f"batch {batch + 1} left threads running"
 
     served = stats(fake_openai)
