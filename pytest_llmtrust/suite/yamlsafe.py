@@ -97,19 +97,25 @@ if getattr(yaml, "__with_libyaml__", False):
 
 
 def _shallow(text: str) -> bool:
-    """Whether libyaml parses ``text`` cleanly, nesting at most FAST_DEPTH collections (a walk over events)."""
+    """Whether libyaml reads ``text`` as PyYAML would, nesting at most FAST_DEPTH deep (a walk over its events).
+
+    Besides errors and depth, one known difference is refused: a ``?`` inside a plain (unquoted)
+    scalar within ``[...]`` or ``{...}``, which libyaml takes and PyYAML rejects (``[How are you?]``).
+    """
     parser = CParser(text)
-    depth = 0
+    flows: list[bool] = []  # per open collection: written in flow style
     try:
         while parser.check_event():
             event = parser.get_event()
             if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > FAST_DEPTH:
+                flows.append(bool(event.flow_style) or (bool(flows) and flows[-1]))
+                if len(flows) > FAST_DEPTH:
                     return False
             elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-    except (yaml.YAMLError, ValueError):  # ValueError: text that is not valid Unicode (a lone surrogate)
+                flows.pop()
+            elif isinstance(event, yaml.ScalarEvent) and flows and flows[-1] and not event.style and "?" in event.value:
+                return False
+    except (yaml.YAMLError, ValueError, IndexError):  # ValueError: text that is not valid Unicode (a lone surrogate)
         return False
     finally:
         parser.dispose()
